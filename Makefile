@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make serve` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TORCH_VERSION ?= 2.13.0
+PORT ?= 8000
+
+.PHONY: setup serve serve-tiny test lint format tiny-model clean
+
+setup: $(STAMP)
+
+# torch goes in first and pinned: a bare `torch` requirement would pull GBs of CUDA wheels.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c "import torch" 2>/dev/null || { \
+		echo ">> installing torch==$(TORCH_VERSION)"; \
+		$(BIN)/python -m pip install -q torch==$(TORCH_VERSION); }
+	@echo ">> installing video-script-serve and its dependencies into $(VENV)"
+	@$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+serve: setup
+	@echo ">> starting the CPU profile: http://127.0.0.1:$(PORT)  (API docs: http://127.0.0.1:$(PORT)/docs)"
+	$(BIN)/serve run serve_config.cpu.yaml
+
+models/tiny:
+	$(BIN)/python scripts/make_tiny_model.py models/tiny
+
+# The CPU profile with a tiny random-weight model: exercises the LLM path end to end.
+serve-tiny: setup models/tiny
+	VSS_MODEL_PATH=models/tiny $(MAKE) serve
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: setup lint
+	$(BIN)/python -m pytest -q -ra tests
+
+clean:
+	rm -rf $(VENV) data models/tiny loadtests/results

@@ -1,0 +1,1 @@
+"""The model side: the chat engine, the ChatGLM deployment and the script processor."""

@@ -1,0 +1,90 @@
+"""What every engine takes, returns and promises; the deployment only adapts Serve to this."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One chat completion: messages in, text out."""
+
+    messages: list[dict[str, str]]
+    max_new_tokens: int = 512
+    temperature: float = 0.7
+    top_p: float = 0.9
+    json_schema: dict[str, Any] | None = None
+    ignore_eos: bool = False  # benchmarks: every request does exactly max_new_tokens of work
+
+    @property
+    def sampling_key(self) -> tuple[float, float, bool]:
+        """Requests with equal keys can share one `generate()` call."""
+        return (self.temperature, self.top_p, self.ignore_eos)
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: Literal["stop", "length"]
+
+
+@dataclass
+class EngineCounters:
+    requests: int = 0
+    batches: int = 0
+    max_batch_size_seen: int = 0
+    generated_tokens: int = 0
+    failures: int = 0
+    batch_sizes: dict[int, int] = field(default_factory=dict)
+
+    def record_batch(self, size: int, generated_tokens: int) -> None:
+        self.requests += size
+        self.batches += 1
+        self.max_batch_size_seen = max(self.max_batch_size_seen, size)
+        self.generated_tokens += generated_tokens
+        self.batch_sizes[size] = self.batch_sizes.get(size, 0) + 1
+
+    def as_dict(self) -> dict[str, Any]:
+        mean = self.requests / self.batches if self.batches else 0.0
+        return {
+            "requests": self.requests,
+            "batches": self.batches,
+            "mean_batch_size": round(mean, 3),
+            "max_batch_size_seen": self.max_batch_size_seen,
+            "generated_tokens": self.generated_tokens,
+            "failures": self.failures,
+        }
+
+
+class ChatEngine(ABC):
+    """Lifecycle (start, sleep/wakeup, check_health) plus the work (generate a batch)."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Load the model; raises ModelNotAvailable when it cannot."""
+
+    @abstractmethod
+    def sleep(self) -> None:
+        """Free the model's memory; `wakeup` loads it again."""
+
+    @abstractmethod
+    def wakeup(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def loaded(self) -> bool: ...
+
+    @abstractmethod
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        """Generate every request; results in request order."""
+
+    @abstractmethod
+    def check_health(self) -> None:
+        """Raise when the engine is wedged."""
+
+    @abstractmethod
+    def status(self) -> dict[str, Any]: ...

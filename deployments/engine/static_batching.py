@@ -1,0 +1,191 @@
+"""Static batching: one left-padded `generate()` call per batch that @serve.batch hands us."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from typing import Any
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
+
+from deployments.engine.base import ChatEngine, EngineCounters, GenerationRequest, GenerationResult
+from deployments.engine.loading import LoadedModel, ModelNotAvailable, load_model
+from deployments.engine.memory import memory_report
+
+logger = logging.getLogger(__name__)
+
+
+class RowTokenBudget(StoppingCriteria):
+    """Stops each row at its own max_new_tokens, so one batch can mix budgets."""
+
+    def __init__(self, prompt_length: int, budgets: list[int], device: str):
+        self.prompt_length = prompt_length
+        self.budgets = torch.tensor(budgets, device=device)
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        return (input_ids.shape[1] - self.prompt_length) >= self.budgets
+
+
+class StaticBatchingEngine(ChatEngine):
+    def __init__(
+        self,
+        model_path: str,
+        precision: str = "auto",
+        device: str = "auto",
+        torch_threads: int = 0,
+        wedged_after_s: float = 600.0,
+    ):
+        self.model_path = model_path
+        self.precision = precision
+        self.device = device
+        self.wedged_after_s = wedged_after_s
+        if torch_threads:
+            torch.set_num_threads(torch_threads)
+        self.counters = EngineCounters()
+        self.unavailable_reason: str | None = "not loaded yet"
+        self._model: LoadedModel | None = None
+        self._generate_lock = threading.Lock()
+        self._busy_since: float | None = None
+
+    # Lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        try:
+            self._model = load_model(self.model_path, self.precision, self.device)
+        except ModelNotAvailable as error:
+            self.unavailable_reason = error.reason
+            raise
+        self.unavailable_reason = None
+
+    def sleep(self) -> None:
+        with self._generate_lock:
+            self._model = None
+            self.unavailable_reason = "unloaded"
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+    def wakeup(self) -> None:
+        if not self.loaded:
+            self.start()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def check_health(self) -> None:
+        busy_since = self._busy_since
+        if busy_since is not None and time.monotonic() - busy_since > self.wedged_after_s:
+            raise RuntimeError(
+                f"generate() has run for {time.monotonic() - busy_since:.0f} s "
+                f"(limit {self.wedged_after_s:.0f} s): replica is wedged"
+            )
+
+    # Work ------------------------------------------------------------------------------------
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        results: dict[int, GenerationResult] = {}
+        with self._generate_lock:
+            if self._model is None:
+                raise ModelNotAvailable(self.model_path, self.unavailable_reason or "not loaded")
+            self._busy_since = time.monotonic()
+            try:
+                for indices in group_by_sampling(requests):
+                    group = [requests[i] for i in indices]
+                    for index, result in zip(indices, self._generate_group(group), strict=True):
+                        results[index] = result
+            except Exception:
+                self.counters.failures += len(requests)
+                raise
+            finally:
+                self._busy_since = None
+        ordered = [results[i] for i in range(len(requests))]
+        self.counters.record_batch(len(requests), sum(r.completion_tokens for r in ordered))
+        return ordered
+
+    @torch.inference_mode()
+    def _generate_group(self, group: list[GenerationRequest]) -> list[GenerationResult]:
+        loaded = self._model
+        tokenizer, model = loaded.tokenizer, loaded.model
+        prompts = [
+            tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=True)[
+                "input_ids"
+            ]
+            for r in group
+        ]
+        batch = tokenizer.pad({"input_ids": prompts}, padding_side="left", return_tensors="pt")
+        input_ids = batch["input_ids"].to(loaded.device)
+        attention_mask = batch["attention_mask"].to(loaded.device)
+        prompt_length = input_ids.shape[1]
+        budgets = [r.max_new_tokens for r in group]
+        first = group[0]
+        sampling = (
+            {"do_sample": True, "temperature": first.temperature, "top_p": first.top_p}
+            if first.temperature > 0
+            else {"do_sample": False, "temperature": None, "top_p": None}
+        )
+        output = model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            max_new_tokens=max(budgets),
+            min_new_tokens=max(budgets) if first.ignore_eos else None,
+            stopping_criteria=StoppingCriteriaList(
+                [RowTokenBudget(prompt_length, budgets, loaded.device)]
+            ),
+            pad_token_id=tokenizer.pad_token_id,
+            **sampling,
+        )
+        stop_ids = set(eos_token_ids(model))
+        return [
+            decode_row(tokenizer, output[row, prompt_length:].tolist(), len(prompt), budget, stop_ids)
+            for row, (prompt, budget) in enumerate(zip(prompts, budgets, strict=True))
+        ]
+
+    def status(self) -> dict[str, Any]:
+        loaded = self._model
+        report: dict[str, Any] = {
+            "model_path": self.model_path,
+            "loaded": loaded is not None,
+            "reason": self.unavailable_reason,
+            "counters": self.counters.as_dict(),
+            **memory_report(),
+        }
+        if loaded is not None:
+            report.update(
+                precision=loaded.precision,
+                device=loaded.device,
+                load_time_s=round(loaded.load_time_s, 3),
+                parameters=loaded.parameters,
+            )
+        return report
+
+
+def group_by_sampling(requests: list[GenerationRequest]) -> list[list[int]]:
+    """Indices of requests grouped by sampling settings, first-seen order kept."""
+    groups: dict[tuple, list[int]] = {}
+    for index, request in enumerate(requests):
+        groups.setdefault(request.sampling_key, []).append(index)
+    return list(groups.values())
+
+
+def eos_token_ids(model) -> list[int]:
+    eos = model.generation_config.eos_token_id
+    if eos is None:
+        return []
+    return [eos] if isinstance(eos, int) else list(eos)
+
+
+def decode_row(
+    tokenizer, new_tokens: list[int], prompt_tokens: int, budget: int, stop_ids: set[int]
+) -> GenerationResult:
+    """Cut a generated row at its first stop token or its budget, and decode it."""
+    kept: list[int] = []
+    finish_reason = "length"
+    for token in new_tokens[:budget]:
+        if token in stop_ids:
+            finish_reason = "stop"
+            break
+        kept.append(token)
+    text = tokenizer.decode(kept, skip_special_tokens=True)
+    return GenerationResult(text, prompt_tokens, len(kept), finish_reason)

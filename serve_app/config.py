@@ -1,0 +1,91 @@
+"""Every knob of the service in one typed place.
+
+Values come from the Serve config's `args` (see `serve_config.yaml`); an environment variable
+`VSS_<FIELD>` overrides the config, so one config file serves many machines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+Precision = Literal["auto", "fp32", "fp16", "bf16"]
+Device = Literal["auto", "cpu", "cuda"]
+
+
+class Settings(BaseSettings):
+    """Service settings; environment (`VSS_...`) beats config args beats defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="VSS_", extra="forbid", frozen=True)
+
+    # Model and engine
+    model_path: str = Field(
+        "models/chatglm3-6b",
+        description="Local Hugging Face checkpoint directory. Missing weights → fallback only.",
+    )
+    precision: Precision = Field(
+        "auto", description="auto = bf16/fp16 on CUDA, fp32 on CPU."
+    )
+    device: Device = Field("auto", description="auto = cuda when available, else cpu.")
+    torch_threads: int = Field(
+        0, ge=0, le=256, description="CPU threads for torch in the model replica; 0 = torch default."
+    )
+
+    # Sampling defaults for script generation
+    max_new_tokens: int = Field(1024, ge=1, le=8192, description="Generation budget per script.")
+    temperature: float = Field(
+        0.7, ge=0.0, le=2.0, description="0 = greedy decoding (deterministic)."
+    )
+    top_p: float = Field(0.9, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+
+    # Dynamic batching (applied live through the ChatGLM deployment's user_config)
+    max_batch_size: int = Field(8, ge=1, le=256, description="Largest batch @serve.batch forms.")
+    batch_wait_timeout_s: float = Field(
+        0.05, ge=0.0, le=5.0, description="How long a batch waits to fill before it runs."
+    )
+
+    # Inputs and tasks
+    max_prompt_chars: int = Field(
+        2000, ge=1, le=2000, description="Longest accepted prompt, in characters."
+    )
+    task_db_path: Path = Field(Path("data/tasks.db"), description="SQLite file of the task store.")
+    sync_wait_timeout_s: float = Field(
+        120.0, gt=0.0, le=3600.0, description="How long `?wait=true` waits before answering 202."
+    )
+    task_lease_s: float = Field(
+        60.0,
+        ge=5.0,
+        le=3600.0,
+        description="A running task whose worker has not renewed its lease for this long is "
+        "taken over by another ingress replica.",
+    )
+    task_max_attempts: int = Field(
+        3, ge=1, le=20, description="Workers that may die on one task before it is marked failed."
+    )
+    wedged_after_s: float = Field(
+        600.0,
+        ge=10.0,
+        le=86400.0,
+        description="check_health fails when one generate() call has run this long.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings
+
+    def batching_user_config(self) -> dict[str, Any]:
+        """The live knobs the ChatGLM deployment takes through `reconfigure`."""
+        return {
+            "max_batch_size": self.max_batch_size,
+            "batch_wait_timeout_s": self.batch_wait_timeout_s,
+        }
