@@ -9,14 +9,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 Device = Literal["auto", "cpu", "cuda"]
 
 
-class Settings(BaseSettings):
+class BatchingConfig(BaseModel):
+    """Live knobs of dynamic batching: the ChatGLM deployment's `user_config`."""
+
+    model_config = {"extra": "forbid"}
+
+    max_batch_size: int = Field(8, ge=1, le=256, description="Largest batch @serve.batch forms.")
+    batch_wait_timeout_s: float = Field(
+        0.05, ge=0.0, le=5.0, description="How long a batch waits to fill before it runs."
+    )
+
+
+class Settings(BaseSettings, BatchingConfig):
     """Service settings; environment (`VSS_...`) beats config args beats defaults."""
 
     model_config = SettingsConfigDict(env_prefix="VSS_", extra="forbid", frozen=True)
@@ -26,12 +37,13 @@ class Settings(BaseSettings):
         "models/chatglm3-6b",
         description="Local Hugging Face checkpoint directory. Missing weights → fallback only.",
     )
-    precision: Precision = Field(
-        "auto", description="auto = bf16/fp16 on CUDA, fp32 on CPU."
-    )
+    precision: Precision = Field("auto", description="auto = bf16/fp16 on CUDA, fp32 on CPU.")
     device: Device = Field("auto", description="auto = cuda when available, else cpu.")
     torch_threads: int = Field(
-        0, ge=0, le=256, description="CPU threads for torch in the model replica; 0 = torch default."
+        0,
+        ge=0,
+        le=256,
+        description="CPU threads for torch in the model replica; 0 = torch default.",
     )
 
     # Sampling defaults for script generation
@@ -41,10 +53,8 @@ class Settings(BaseSettings):
     )
     top_p: float = Field(0.9, gt=0.0, le=1.0, description="Nucleus sampling mass.")
 
-    # Dynamic batching (applied live through the ChatGLM deployment's user_config)
-    max_batch_size: int = Field(8, ge=1, le=256, description="Largest batch @serve.batch forms.")
-    batch_wait_timeout_s: float = Field(
-        0.05, ge=0.0, le=5.0, description="How long a batch waits to fill before it runs."
+    self_repair: bool = Field(
+        True, description="On an invalid LLM reply, ask once more with the problems shown."
     )
 
     # Inputs and tasks
@@ -85,7 +95,4 @@ class Settings(BaseSettings):
 
     def batching_user_config(self) -> dict[str, Any]:
         """The live knobs the ChatGLM deployment takes through `reconfigure`."""
-        return {
-            "max_batch_size": self.max_batch_size,
-            "batch_wait_timeout_s": self.batch_wait_timeout_s,
-        }
+        return {name: getattr(self, name) for name in BatchingConfig.model_fields}

@@ -138,7 +138,9 @@ class StaticBatchingEngine(ChatEngine):
         )
         stop_ids = set(eos_token_ids(model))
         return [
-            decode_row(tokenizer, output[row, prompt_length:].tolist(), len(prompt), budget, stop_ids)
+            decode_row(
+                tokenizer, output[row, prompt_length:].tolist(), len(prompt), budget, stop_ids
+            )
             for row, (prompt, budget) in enumerate(zip(prompts, budgets, strict=True))
         ]
 

@@ -1,0 +1,77 @@
+"""How one script gets written: ask the LLM, parse, self-repair once, else fall back.
+
+Every path ends in a valid VideoScript; `source` and `fallback_reason` say which path it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from ray.serve.handle import DeploymentHandle
+
+from deployments.engine import ModelNotAvailable
+from deployments.fallback import build_fallback_script
+from serve_app.protocol import ScriptRequest
+
+logger = logging.getLogger("ray.serve")
+
+LLM_ATTEMPTS = ("llm", "llm_repaired")
+
+
+class ScriptPipeline:
+    def __init__(self, chat: DeploymentHandle, processor: DeploymentHandle, self_repair: bool):
+        self.chat = chat
+        self.processor = processor
+        self.sources = LLM_ATTEMPTS if self_repair else LLM_ATTEMPTS[:1]
+
+    async def write_script(self, request: ScriptRequest) -> dict[str, Any]:
+        """The outcome the task store keeps: script, source, fallback_reason, timings."""
+        generation_s = 0.0
+        parse_failures = 0
+        try:
+            generation = await self.processor.prepare.remote(request)
+            for source in self.sources:
+                started = time.perf_counter()
+                reply = await self.chat.chat.remote(generation)
+                generation_s += time.perf_counter() - started
+                parsed = await self.processor.parse.remote(request, reply.text)
+                if "script" in parsed:
+                    return outcome(parsed["script"], source, None, parse_failures, generation_s)
+                parse_failures += 1
+                generation = await self.processor.prepare_repair.remote(
+                    request, reply.text, parsed["problem"]
+                )
+            reason = f"parse_failed: {parsed['problem']}"
+        except ModelNotAvailable as error:
+            reason = f"model_unavailable: {error.reason}"
+        except Exception as error:
+            logger.warning("LLM path failed, using the fallback: %r", error)
+            reason = f"generation_error: {type(error).__name__}: {error}"[:500]
+        script = await self._fallback(request)
+        return outcome(script, "fallback", reason, parse_failures, generation_s)
+
+    async def _fallback(self, request: ScriptRequest) -> dict[str, Any]:
+        try:
+            return await self.processor.fallback.remote(request)
+        except Exception as error:
+            # The processor replica is down: the fallback is pure Python, so write it here.
+            logger.warning("script processor unreachable, writing the fallback locally: %r", error)
+            return build_fallback_script(request).model_dump(mode="json")
+
+
+def outcome(
+    script: dict[str, Any],
+    source: str,
+    fallback_reason: str | None,
+    parse_failures: int,
+    generation_s: float,
+) -> dict[str, Any]:
+    return {
+        "script": script,
+        "source": source,
+        "fallback_reason": fallback_reason,
+        "parse_failures": parse_failures,
+        "generation_ms": round(generation_s * 1000, 1),
+    }

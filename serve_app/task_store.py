@@ -1,0 +1,208 @@
+"""Tasks in SQLite, behind one single-replica deployment that every ingress replica shares.
+
+Each unfinished task carries a lease: the ingress replica working on it renews it, and when a
+worker dies its lease runs out and another replica adopts the task (or fails it after
+`max_attempts`), so no task stays `running` forever and nothing accepted is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+
+UNFINISHED = ("pending", "running")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    progress INTEGER NOT NULL DEFAULT 0,
+    request_json TEXT NOT NULL,
+    result_json TEXT,
+    source TEXT,
+    fallback_reason TEXT,
+    parse_failures INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    worker_id TEXT,
+    lease_until REAL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    completed_at REAL,
+    generation_ms REAL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status, created_at);
+CREATE INDEX IF NOT EXISTS tasks_by_created ON tasks (created_at);
+"""
+
+
+class TaskStore:
+    """Task rows in one SQLite file (WAL mode); thread-safe; returns plain dicts."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def _execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, params)
+
+    def _one(self, task_id: str) -> dict[str, Any] | None:
+        row = self._execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        return row_to_task(row) if row else None
+
+    def create(self, request: dict[str, Any], worker_id: str, lease_s: float) -> dict[str, Any]:
+        task_id = uuid.uuid4().hex
+        now = time.time()
+        self._execute(
+            "INSERT INTO tasks (task_id, status, request_json, worker_id, lease_until, created_at)"
+            " VALUES (?, 'pending', ?, ?, ?, ?)",
+            (task_id, json.dumps(request, ensure_ascii=False), worker_id, now + lease_s, now),
+        )
+        return self._one(task_id)
+
+    def get(self, task_id: str) -> dict[str, Any] | None:
+        return self._one(task_id)
+
+    def list_tasks(
+        self, status: str | None, skip: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        where, params = ("WHERE status = ?", (status,)) if status else ("", ())
+        total = self._execute(f"SELECT COUNT(*) FROM tasks {where}", params).fetchone()[0]
+        rows = self._execute(
+            f"SELECT * FROM tasks {where} ORDER BY created_at DESC LIMIT ? OFFSET ?",
+            (*params, limit, skip),
+        ).fetchall()
+        return [row_to_task(row) for row in rows], total
+
+    def delete(self, task_id: str) -> bool:
+        return self._execute("DELETE FROM tasks WHERE task_id = ?", (task_id,)).rowcount == 1
+
+    def start(self, task_id: str, worker_id: str, lease_s: float) -> dict[str, Any] | None:
+        """Mark the task running under `worker_id`; None when it is gone or already finished."""
+        now = time.time()
+        updated = self._execute(
+            "UPDATE tasks SET status = 'running', progress = 10, attempts = attempts + 1,"
+            " worker_id = ?, lease_until = ?, started_at = COALESCE(started_at, ?)"
+            " WHERE task_id = ? AND status IN ('pending', 'running')",
+            (worker_id, now + lease_s, now, task_id),
+        ).rowcount
+        return self._one(task_id) if updated else None
+
+    def renew_lease(self, task_id: str, worker_id: str, lease_s: float) -> bool:
+        return (
+            self._execute(
+                "UPDATE tasks SET lease_until = ? WHERE task_id = ? AND worker_id = ?"
+                " AND status IN ('pending', 'running')",
+                (time.time() + lease_s, task_id, worker_id),
+            ).rowcount
+            == 1
+        )
+
+    def complete(self, task_id: str, worker_id: str, outcome: dict[str, Any]) -> bool:
+        """Store a finished script; False when the task was deleted or taken over meanwhile."""
+        return (
+            self._execute(
+                "UPDATE tasks SET status = 'completed', progress = 100, result_json = ?,"
+                " source = ?, fallback_reason = ?, parse_failures = ?, generation_ms = ?,"
+                " completed_at = ?, lease_until = NULL"
+                " WHERE task_id = ? AND worker_id = ? AND status IN ('pending', 'running')",
+                (
+                    json.dumps(outcome["script"], ensure_ascii=False),
+                    outcome["source"],
+                    outcome.get("fallback_reason"),
+                    outcome.get("parse_failures", 0),
+                    outcome.get("generation_ms"),
+                    time.time(),
+                    task_id,
+                    worker_id,
+                ),
+            ).rowcount
+            == 1
+        )
+
+    def fail(self, task_id: str, error: str) -> bool:
+        return (
+            self._execute(
+                "UPDATE tasks SET status = 'failed', progress = 100, error = ?, completed_at = ?,"
+                " lease_until = NULL WHERE task_id = ? AND status IN ('pending', 'running')",
+                (error, time.time(), task_id),
+            ).rowcount
+            == 1
+        )
+
+    def adopt_orphans(
+        self, worker_id: str, lease_s: float, max_attempts: int, limit: int = 32
+    ) -> list[dict[str, Any]]:
+        """Hand unfinished tasks whose lease ran out to `worker_id`; fail the ones out of tries."""
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._db.execute(
+                    "SELECT task_id, attempts FROM tasks WHERE status IN ('pending', 'running')"
+                    " AND lease_until < ? ORDER BY created_at LIMIT ?",
+                    (now, limit),
+                ).fetchall()
+                adopted = []
+                for row in rows:
+                    if row["attempts"] >= max_attempts:
+                        self._db.execute(
+                            "UPDATE tasks SET status = 'failed', progress = 100, error = ?,"
+                            " completed_at = ?, lease_until = NULL WHERE task_id = ?",
+                            (
+                                f"abandoned: the worker died on each of {row['attempts']} attempts",
+                                now,
+                                row["task_id"],
+                            ),
+                        )
+                    else:
+                        self._db.execute(
+                            "UPDATE tasks SET worker_id = ?, lease_until = ? WHERE task_id = ?",
+                            (worker_id, now + lease_s, row["task_id"]),
+                        )
+                        adopted.append(row["task_id"])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return [task for task in map(self._one, adopted) if task]
+
+    def source_counts(self) -> dict[str, int]:
+        """How many stored scripts each path produced, and how many LLM replies failed to parse."""
+        counts = {"llm": 0, "llm_repaired": 0, "fallback": 0, "parse_failures": 0}
+        rows = self._execute(
+            "SELECT source, COUNT(*), SUM(parse_failures) FROM tasks"
+            " WHERE source IS NOT NULL GROUP BY source"
+        ).fetchall()
+        for source, count, parse_failures in rows:
+            counts[source] = count
+            counts["parse_failures"] += parse_failures or 0
+        return counts
+
+
+def row_to_task(row: sqlite3.Row) -> dict[str, Any]:
+    task = dict(row)
+    task["request"] = json.loads(task.pop("request_json"))
+    result = task.pop("result_json")
+    task["result"] = json.loads(result) if result else None
+    return task
+
+
+# The one writer of the SQLite file: a single replica by design (see README, "Task store").
+TaskStoreDeployment = serve.deployment(name="TaskStore", num_replicas=1, max_ongoing_requests=256)(
+    TaskStore
+)

@@ -1,0 +1,124 @@
+"""Running accepted tasks in the background of an ingress replica, under a renewed lease.
+
+Accepted work is in SQLite before the client hears 202. The replica that accepted a task runs
+it; if that replica dies, the lease runs out and any ingress replica adopts the task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from ray.serve.handle import DeploymentHandle
+
+from serve_app.config import Settings
+from serve_app.pipeline import ScriptPipeline
+from serve_app.protocol import ScriptRequest, TaskResponse, TaskTimings
+
+logger = logging.getLogger("ray.serve")
+
+
+class TaskRunner:
+    def __init__(self, store: DeploymentHandle, pipeline: ScriptPipeline, settings: Settings):
+        self.store = store
+        self.pipeline = pipeline
+        self.lease_s = settings.task_lease_s
+        self.max_attempts = settings.task_max_attempts
+        self.worker_id = f"ingress-{uuid.uuid4().hex[:12]}"
+        self._running: dict[str, asyncio.Task] = {}
+        self._adopter: asyncio.Task | None = None
+
+    def start_adopting_orphans(self) -> None:
+        """Begin the loop that takes over tasks whose worker died (needs a running event loop)."""
+        self._adopter = asyncio.create_task(self._adopt_orphans_forever())
+
+    async def submit(self, request: ScriptRequest) -> dict[str, Any]:
+        task = await self.store.create.remote(
+            request.model_dump(mode="json"), self.worker_id, self.lease_s
+        )
+        self._run_in_background(task["task_id"], request)
+        return task
+
+    async def wait(self, task_id: str, timeout_s: float) -> None:
+        """Wait until the task this replica runs is finished, or `timeout_s` passed."""
+        running = self._running.get(task_id)
+        if running is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(running), timeout_s)
+
+    def _run_in_background(self, task_id: str, request: ScriptRequest) -> None:
+        runner = asyncio.create_task(self._run(task_id, request))
+        self._running[task_id] = runner
+        runner.add_done_callback(lambda _: self._running.pop(task_id, None))
+
+    async def _run(self, task_id: str, request: ScriptRequest) -> None:
+        if await self.store.start.remote(task_id, self.worker_id, self.lease_s) is None:
+            return  # deleted, or finished by another worker meanwhile
+        heartbeat = asyncio.create_task(self._renew_lease(task_id))
+        try:
+            result = await self.pipeline.write_script(request)
+            if not await self.store.complete.remote(task_id, self.worker_id, result):
+                logger.info("task %s was deleted or taken over before it finished", task_id)
+        except Exception as error:
+            logger.exception("task %s failed", task_id)
+            await self.store.fail.remote(task_id, f"{type(error).__name__}: {error}"[:500])
+        finally:
+            heartbeat.cancel()
+
+    async def _renew_lease(self, task_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            try:
+                await self.store.renew_lease.remote(task_id, self.worker_id, self.lease_s)
+            except Exception as error:  # the store restarting must not kill the task
+                logger.warning("could not renew the lease of task %s: %r", task_id, error)
+
+    async def _adopt_orphans_forever(self) -> None:
+        while True:
+            try:
+                orphans = await self.store.adopt_orphans.remote(
+                    self.worker_id, self.lease_s, self.max_attempts
+                )
+                for task in orphans:
+                    logger.info("adopting task %s (attempt %d)", task["task_id"], task["attempts"])
+                    self._run_in_background(
+                        task["task_id"], ScriptRequest.model_validate(task["request"])
+                    )
+            except Exception as error:
+                logger.warning("orphan sweep failed: %r", error)
+            await asyncio.sleep(self.lease_s / 2)
+
+
+def as_datetime(timestamp: float | None) -> datetime | None:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc) if timestamp else None
+
+
+def elapsed_ms(start: float | None, end: float | None) -> float | None:
+    return round((end - start) * 1000, 1) if start and end else None
+
+
+def to_task_response(task: dict[str, Any]) -> TaskResponse:
+    return TaskResponse(
+        task_id=task["task_id"],
+        status=task["status"],
+        progress=task["progress"],
+        prompt=task["request"]["prompt"],
+        request=ScriptRequest.model_validate(task["request"]),
+        result=task["result"],
+        source=task["source"],
+        fallback_reason=task["fallback_reason"],
+        error=task["error"],
+        attempts=task["attempts"],
+        created_at=as_datetime(task["created_at"]),
+        started_at=as_datetime(task["started_at"]),
+        completed_at=as_datetime(task["completed_at"]),
+        timings=TaskTimings(
+            queued_ms=elapsed_ms(task["created_at"], task["started_at"]),
+            generation_ms=task["generation_ms"],
+            total_ms=elapsed_ms(task["created_at"], task["completed_at"]),
+        ),
+    )
