@@ -1,0 +1,126 @@
+"""What a prompt is about: its content words, its topic phrase and English words for visuals.
+
+Chinese goes through jieba's part-of-speech tagger; English through a stop-word filter. Words that
+only say "make me a video" are dropped, so "制作一段关于森林探险的短视频" is about 森林探险.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import jieba
+import jieba.posseg
+
+from deployments.fallback.glossary import EN_TO_ZH, ZH_TO_EN
+from deployments.language import ScriptLanguage, cjk_count
+
+jieba.setLogLevel(logging.WARNING)
+
+MAX_KEYWORDS = 8
+MAX_TOPIC_ZH_CHARS = 12
+MAX_TOPIC_EN_WORDS = 4
+
+# Words about the request itself rather than its subject.
+_META_WORDS_ZH = """
+制作 生成 拍 拍摄 创作 做 写 一段 一个 一部 一支 一条 关于 介绍 讲述 展示 记录 视频 短视频 短片
+影片 片子 脚本 分镜 宣传片 vlog 秒 分钟 镜头 内容 主题 风格 请 帮 我 需要
+"""
+META_WORDS_ZH = frozenset(_META_WORDS_ZH.split())
+_STOP_WORDS_EN = """
+    a an the and or but of for to in on at by with about from into over under as is are be
+    it its this that these those my our your their me we you i he she they them his her
+    make create generate produce write shoot film show showing shows video videos clip clips
+    short long script storyboard please need want about some any very really how what why
+    second seconds minute minutes sec s one two three four five style vlog commercial
+    documentary cinematic anime can could would should will just like so do does"""
+STOP_WORDS_EN = frozenset(_STOP_WORDS_EN.split())
+
+# Parts of speech that carry the subject: nouns of every kind, verbal nouns, idioms, foreign words.
+CONTENT_FLAGS_ZH = ("n", "vn", "nz", "nr", "ns", "nt", "ng", "i", "l", "eng", "an", "t")
+_EN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
+@dataclass(frozen=True)
+class PromptTerms:
+    """The prompt's subject in both languages, for narration and for English visual prompts."""
+
+    keywords: tuple[str, ...]  # content words in prompt order, in the prompt's own script
+    topic: str  # the longest run of content words: "森林探险", "forest adventure"
+    english_words: tuple[str, ...]  # content words usable in an English visual prompt
+
+    def topic_in(self, language: ScriptLanguage, fallback: str) -> str:
+        """The topic written in `language`; `fallback` when the prompt's words do not translate."""
+        if (cjk_count(self.topic) > 0) == (language == "zh"):
+            return self.topic
+        if language == "en":
+            return " ".join(self.english_words[:MAX_TOPIC_EN_WORDS]) or fallback
+        translated = "".join(EN_TO_ZH[w] for w in self.english_words if w in EN_TO_ZH)
+        return translated[:MAX_TOPIC_ZH_CHARS] or fallback
+
+    def details_in(self, language: ScriptLanguage) -> list[str]:
+        """Keywords the topic does not already mention, in `language`, for close-up scenes."""
+        if language == "zh":
+            words = [w if cjk_count(w) else EN_TO_ZH.get(w.lower(), "") for w in self.keywords]
+        else:
+            words = [ZH_TO_EN.get(w, "") if cjk_count(w) else w for w in self.keywords]
+        topic = self.topic_in(language, "")
+        return [w for w in dict.fromkeys(words) if w and w not in topic]
+
+
+@lru_cache(maxsize=1024)
+def extract_terms(prompt: str) -> PromptTerms:
+    """Keywords, topic and English words of a prompt; Chinese when it contains hanzi."""
+    runs = _content_runs_zh(prompt) if cjk_count(prompt) else _content_runs_en(prompt)
+    keywords = tuple(dict.fromkeys(word for run in runs for word in run))[:MAX_KEYWORDS]
+    joiner = "" if cjk_count(prompt) else " "
+    phrases = [joiner.join(run) for run in runs]
+    topic = max(phrases, key=len, default="")
+    topic = " ".join(topic.split()[:MAX_TOPIC_EN_WORDS]) if joiner else topic[:MAX_TOPIC_ZH_CHARS]
+    return PromptTerms(keywords, topic, _english_words(keywords))
+
+
+def _english_words(keywords: tuple[str, ...]) -> tuple[str, ...]:
+    words = []
+    for word in keywords:
+        if cjk_count(word):
+            words.extend(ZH_TO_EN.get(word, "").split())
+        elif word.isascii():
+            words.append(word.lower())
+    return tuple(dict.fromkeys(words))
+
+
+def _content_runs_zh(prompt: str) -> list[list[str]]:
+    """Maximal runs of adjacent content words: 新款/智能/手表 stays one phrase."""
+    runs: list[list[str]] = [[]]
+    for pair in jieba.posseg.lcut(prompt):
+        word = pair.word.strip()
+        is_content = (
+            word
+            and pair.flag.startswith(CONTENT_FLAGS_ZH)
+            and word.lower() not in META_WORDS_ZH
+            and not word.isdigit()
+        )
+        if is_content:
+            runs[-1].append(word)
+        elif runs[-1]:
+            runs.append([])
+    return [run for run in runs if run]
+
+
+def _content_runs_en(prompt: str) -> list[list[str]]:
+    runs: list[list[str]] = [[]]
+    previous_end = 0
+    for match in _EN_WORD.finditer(prompt):
+        word = match.group().strip("'-")
+        if runs[-1] and _PUNCTUATION.search(prompt, previous_end, match.start()):
+            runs.append([])
+        previous_end = match.end()
+        if word and word.lower() not in STOP_WORDS_EN and len(word) > 1:
+            runs[-1].append(word)
+        elif runs[-1]:
+            runs.append([])
+    return [run for run in runs if run]
