@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from ray import serve
@@ -21,7 +22,7 @@ logger = logging.getLogger("ray.serve")
 
 @serve.deployment(name="ChatGLM", max_ongoing_requests=64, health_check_period_s=10)
 class ChatGLMDeployment:
-    def __init__(self, settings: Settings):
+    async def __init__(self, settings: Settings):
         self.engine = StaticBatchingEngine(
             model_path=settings.model_path,
             precision=settings.precision,
@@ -30,11 +31,16 @@ class ChatGLMDeployment:
             wedged_after_s=settings.wedged_after_s,
         )
         self.batching = BatchingConfig.model_validate(settings.batching_user_config())
+        self.idle_unload_after_s = settings.idle_unload_after_s
+        self.idle_unloaded = False
+        self.last_request_at = time.monotonic()
         try:
             self.engine.start()
         except ModelNotAvailable as error:
             # A replica without weights still starts: every request then gets the fallback.
             logger.warning("LLM not loaded, serving fallback scripts only: %s", error)
+        if self.idle_unload_after_s:
+            self._idle_watch = asyncio.create_task(self._unload_when_idle())
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
         """Apply batching knobs live (`serve deploy` with a new user_config, no restart)."""
@@ -44,6 +50,9 @@ class ChatGLMDeployment:
         logger.info("batching: %s", self.batching.model_dump())
 
     async def chat(self, request: GenerationRequest) -> GenerationResult:
+        self.last_request_at = time.monotonic()
+        if self.idle_unloaded:
+            await self.load()
         if not self.engine.loaded:
             raise ModelNotAvailable(self.engine.model_path, self.engine.unavailable_reason)
         return await self.generate_batch(request)
@@ -53,6 +62,29 @@ class ChatGLMDeployment:
         logger.info("generating a batch of %d", len(requests))
         # A worker thread keeps the replica's event loop free to collect the next batch.
         return await asyncio.to_thread(self.engine.generate, requests)
+
+    async def load(self) -> dict[str, Any]:
+        """Load the model (admin route, or the first request after an idle unload)."""
+        self.idle_unloaded = False
+        try:
+            await asyncio.to_thread(self.engine.wakeup)
+        except ModelNotAvailable as error:
+            logger.warning("load failed: %s", error)
+        return self.status()
+
+    async def unload(self) -> dict[str, Any]:
+        """Free the model's memory; requests get the fallback until `load`."""
+        await asyncio.to_thread(self.engine.sleep)
+        return self.status()
+
+    async def _unload_when_idle(self) -> None:
+        while True:
+            await asyncio.sleep(min(self.idle_unload_after_s, 30))
+            idle_s = time.monotonic() - self.last_request_at
+            if self.engine.loaded and idle_s >= self.idle_unload_after_s:
+                logger.info("idle for %.0f s: unloading the model", idle_s)
+                await self.unload()
+                self.idle_unloaded = True
 
     def status(self) -> dict[str, Any]:
         return {**self.engine.status(), "batching": self.batching.model_dump()}

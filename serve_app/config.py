@@ -75,6 +75,13 @@ class Settings(BaseSettings, BatchingConfig):
     task_max_attempts: int = Field(
         3, ge=1, le=20, description="Workers that may die on one task before it is marked failed."
     )
+    idle_unload_after_s: float = Field(
+        0.0,
+        ge=0.0,
+        le=604800.0,
+        description="Unload the model after this long without requests (0 = never); the next "
+        "request loads it again.",
+    )
     wedged_after_s: float = Field(
         600.0,
         ge=10.0,

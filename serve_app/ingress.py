@@ -76,9 +76,20 @@ class Ingress:
 
     @api.get("/api/model/status", response_model=ModelStatus)
     async def model_status(self) -> dict[str, Any]:
-        model, scripts = await asyncio.gather(
-            self.chat.status.remote(), self.store.source_counts.remote()
-        )
+        return await self._model_status(self.chat.status.remote())
+
+    @api.post("/api/model/load", response_model=ModelStatus)
+    async def load_model(self) -> dict[str, Any]:
+        """Load the model on the replica that answers (admin)."""
+        return await self._model_status(self.chat.load.remote())
+
+    @api.post("/api/model/unload", response_model=ModelStatus)
+    async def unload_model(self) -> dict[str, Any]:
+        """Free the model's memory; scripts come from the fallback until it is loaded (admin)."""
+        return await self._model_status(self.chat.unload.remote())
+
+    async def _model_status(self, model_call) -> dict[str, Any]:
+        model, scripts = await asyncio.gather(model_call, self.store.source_counts.remote())
         return {**model, "scripts": scripts}
 
     @api.post(

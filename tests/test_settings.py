@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -41,3 +43,9 @@ def test_bad_environment_value_names_the_field(monkeypatch):
     monkeypatch.setenv("VSS_MAX_NEW_TOKENS", "lots")
     with pytest.raises(ValidationError, match="max_new_tokens"):
         Settings()
+
+
+def test_readme_documents_every_setting():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`VSS_{name.upper()}`" not in readme]
+    assert missing == [], f"README's settings table lacks {missing}"
