@@ -4,7 +4,13 @@ Tests, load tests, benchmarks and local development use it in place of ChatGLM3-
 through exactly the same loading and generation code (`GlmForCausalLM`, `AutoTokenizer`,
 chat template), it just writes nonsense.
 
+`--layout chatglm3` writes ChatGLM3's original layout instead (`model_type: chatglm`,
+`transformer.encoder.layers.N...` weights in an indexed set of shards, a SentencePiece
+`tokenizer.model` trained here), to exercise the conversion path; `--preset 6b` with it gives the
+real model's shapes with random fp16 weights, for GPU benchmarks.
+
     python scripts/make_tiny_model.py OUT_DIR [--preset tiny|bench] [--seed 0]
+    python scripts/make_tiny_model.py OUT_DIR --layout chatglm3 [--preset tiny|6b] [--format bin]
 """
 
 from __future__ import annotations
@@ -113,7 +119,10 @@ def build_model(preset: str, tokenizer, seed: int):
     torch.manual_seed(seed)
     shape = dict(PRESETS[preset])
     shape["vocab_size"] = max(shape["vocab_size"], len(tokenizer))
-    stop_ids = [tokenizer.eos_token_id, *tokenizer.convert_tokens_to_ids(["<|user|>", "<|observation|>"])]
+    stop_ids = [
+        tokenizer.eos_token_id,
+        *tokenizer.convert_tokens_to_ids(["<|user|>", "<|observation|>"]),
+    ]
     config = GlmConfig(
         **shape,
         max_position_embeddings=8192,
@@ -145,12 +154,196 @@ def make_tiny_model(out_dir: Path, preset: str = "tiny", seed: int = 0) -> Path:
     return out_dir
 
 
+# ChatGLM3's original config.json, less the shape; `--preset` supplies the shape.
+ORIGINAL_CONFIG = {
+    "_name_or_path": "THUDM/chatglm3-6b",
+    "model_type": "chatglm",
+    "architectures": ["ChatGLMModel"],
+    "auto_map": {
+        "AutoConfig": "configuration_chatglm.ChatGLMConfig",
+        "AutoModel": "modeling_chatglm.ChatGLMForConditionalGeneration",
+        "AutoModelForCausalLM": "modeling_chatglm.ChatGLMForConditionalGeneration",
+    },
+    "add_bias_linear": False,
+    "add_qkv_bias": True,
+    "apply_query_key_layer_scaling": True,
+    "apply_residual_connection_post_layernorm": False,
+    "attention_dropout": 0.0,
+    "attention_softmax_in_fp32": True,
+    "bias_dropout_fusion": True,
+    "fp32_residual_connection": False,
+    "hidden_dropout": 0.0,
+    "layernorm_epsilon": 1e-05,
+    "multi_query_attention": True,
+    "original_rope": True,
+    "post_layer_norm": True,
+    "rmsnorm": True,
+    "seq_length": 8192,
+    "use_cache": True,
+    "tie_word_embeddings": False,
+    "eos_token_id": 2,
+    "pad_token_id": 0,
+}
+ORIGINAL_PRESETS = {
+    "tiny": dict(
+        num_layers=2,
+        hidden_size=64,
+        ffn_hidden_size=128,
+        num_attention_heads=4,
+        kv_channels=16,
+        multi_query_group_num=2,
+        sentencepiece_vocab=1000,
+    ),
+    "6b": dict(
+        num_layers=28,
+        hidden_size=4096,
+        ffn_hidden_size=13696,
+        num_attention_heads=32,
+        kv_channels=128,
+        multi_query_group_num=2,
+        padded_vocab_size=65024,
+        sentencepiece_vocab=1000,
+    ),
+}
+
+
+def train_sentencepiece(vocab_size: int) -> bytes:
+    """A BPE SentencePiece model set up like ChatGLM3's: byte fallback, whitespace kept as is."""
+    import io
+
+    import sentencepiece
+
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(TOKENIZER_CORPUS.splitlines() * 4),
+        model_writer=model,
+        vocab_size=vocab_size,
+        hard_vocab_limit=False,
+        model_type="bpe",
+        byte_fallback=True,
+        normalization_rule_name="identity",
+        remove_extra_whitespaces=False,
+        add_dummy_prefix=True,
+        split_digits=True,
+        character_coverage=1.0,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        minloglevel=2,
+    )
+    return model.getvalue()
+
+
+def original_layer_tensors(config: dict, layer: int, dtype, generator) -> dict:
+    """One ChatGLM3 block's weights under their original names, random but well scaled."""
+    import torch
+
+    hidden, ffn = config["hidden_size"], config["ffn_hidden_size"]
+    head_dim = config["kv_channels"]
+    qkv_rows = (config["num_attention_heads"] + 2 * config["multi_query_group_num"]) * head_dim
+
+    def random(*shape, scale=hidden**-0.5):
+        return (torch.randn(*shape, generator=generator) * scale).to(dtype)
+
+    prefix = f"transformer.encoder.layers.{layer}."
+    return {
+        prefix + "input_layernorm.weight": 1 + random(hidden, scale=0.1),
+        prefix + "self_attention.query_key_value.weight": random(
+            qkv_rows, hidden, scale=hidden**-0.5
+        ),
+        prefix + "self_attention.query_key_value.bias": random(qkv_rows, scale=0.1),
+        prefix + "self_attention.dense.weight": random(
+            hidden, config["num_attention_heads"] * head_dim
+        ),
+        prefix + "post_attention_layernorm.weight": 1 + random(hidden, scale=0.1),
+        prefix + "mlp.dense_h_to_4h.weight": random(2 * ffn, hidden),
+        prefix + "mlp.dense_4h_to_h.weight": random(hidden, ffn, scale=ffn**-0.5),
+    }
+
+
+def make_original_chatglm3(
+    out_dir: Path, preset: str = "tiny", seed: int = 0, weight_format: str = "safetensors"
+) -> Path:
+    """Write a random ChatGLM3 checkpoint in the original layout, one shard per block."""
+    import torch
+    from safetensors.torch import save_file
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shape = dict(ORIGINAL_PRESETS[preset])
+    sentencepiece_model = train_sentencepiece(shape.pop("sentencepiece_vocab"))
+    (out_dir / "tokenizer.model").write_bytes(sentencepiece_model)
+    vocab = tokenizer_vocab_size(sentencepiece_model)
+    shape.setdefault("padded_vocab_size", -(-vocab // 64) * 64)
+    dtype = torch.float16 if preset == "6b" else torch.float32
+    config = {**ORIGINAL_CONFIG, **shape, "torch_dtype": str(dtype).removeprefix("torch.")}
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2))
+    (out_dir / "tokenizer_config.json").write_text(
+        json.dumps({"auto_map": {"AutoTokenizer": ["tokenization_chatglm.ChatGLMTokenizer", None]}})
+    )
+
+    generator = torch.Generator().manual_seed(seed)
+    hidden, vocab_rows = config["hidden_size"], config["padded_vocab_size"]
+    rotary_dim = config["kv_channels"] // 2
+    shards = [
+        {
+            "transformer.embedding.word_embeddings.weight": (
+                torch.randn(vocab_rows, hidden, generator=generator).to(dtype)
+            ),
+            "transformer.rotary_pos_emb.inv_freq": 1.0
+            / (10000 ** (torch.arange(0, rotary_dim, 2).float() / rotary_dim)),
+        },
+        *(original_layer_tensors(config, n, dtype, generator) for n in range(config["num_layers"])),
+        {
+            "transformer.encoder.final_layernorm.weight": torch.ones(hidden, dtype=dtype),
+            "transformer.output_layer.weight": (
+                torch.randn(vocab_rows, hidden, generator=generator) * hidden**-0.5
+            ).to(dtype),
+        },
+    ]
+    weight_map = {}
+    suffix = "safetensors" if weight_format == "safetensors" else "bin"
+    stem = "model" if weight_format == "safetensors" else "pytorch_model"
+    for number, tensors in enumerate(shards, start=1):
+        name = f"{stem}-{number:05d}-of-{len(shards):05d}.{suffix}"
+        if weight_format == "safetensors":
+            save_file(tensors, out_dir / name, metadata={"format": "pt"})
+        else:
+            torch.save(tensors, out_dir / name)
+        weight_map.update(dict.fromkeys(tensors, name))
+    total_size = sum(t.numel() * t.element_size() for s in shards for t in s.values())
+    index_name = f"{stem}.{suffix}.index.json"
+    (out_dir / index_name).write_text(
+        json.dumps({"metadata": {"total_size": total_size}, "weight_map": weight_map}, indent=2)
+    )
+    return out_dir
+
+
+def tokenizer_vocab_size(sentencepiece_model: bytes) -> int:
+    """SentencePiece pieces plus ChatGLM3's nine specials."""
+    import sentencepiece
+
+    pieces = sentencepiece.SentencePieceProcessor(model_proto=sentencepiece_model).get_piece_size()
+    return pieces + len(CHAT_SPECIAL_TOKENS)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
+    parser.add_argument("--layout", choices=["native", "chatglm3"], default="native")
+    parser.add_argument("--preset", choices=sorted({*PRESETS, *ORIGINAL_PRESETS}), default="tiny")
+    parser.add_argument("--format", choices=["safetensors", "bin"], default="safetensors")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.layout == "chatglm3":
+        if args.preset not in ORIGINAL_PRESETS:
+            parser.error(f"--layout chatglm3 takes --preset {sorted(ORIGINAL_PRESETS)}")
+        out = make_original_chatglm3(args.out_dir, args.preset, args.seed, args.format)
+        print(f"wrote {args.preset} ChatGLM3 checkpoint in the original layout to {out}")
+        return 0
+    if args.preset not in PRESETS:
+        parser.error(f"--layout native takes --preset {sorted(PRESETS)}")
     out = make_tiny_model(args.out_dir, args.preset, args.seed)
     info = json.loads((out / "tiny_model.json").read_text())
     print(f"wrote {args.preset} GLM checkpoint ({info['parameters']:,} parameters) to {out}")

@@ -1,22 +1,34 @@
 """Find, check and load a causal-LM checkpoint with native transformers classes only.
 
 No `trust_remote_code`, ever: ChatGLM3's remote code breaks on current transformers and running
-downloaded code is a security hole.
+downloaded code is a security hole. A ChatGLM3 directory in its original layout is converted in
+memory and served as `GlmForCausalLM` (see `chatglm3.py`).
 """
 
 from __future__ import annotations
 
+import gc
+import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from deployments.engine import chatglm3
+from deployments.engine.quantization import (
+    choose_precision,
+    free_gpu_bytes,
+    from_pretrained_kwargs,
+    model_shape,
+    next_lower_precision,
+    weights_dtype,
+)
+
 logger = logging.getLogger(__name__)
 
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
 
 
@@ -36,6 +48,9 @@ class LoadedModel:
     device: str
     precision: str
     load_time_s: float
+    layout: str = "native"
+    # One entry per out-of-memory retry at a lower precision: {"from", "to", "error"}.
+    downgrades: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def parameters(self) -> int:
@@ -50,45 +65,140 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def resolve_precision(precision: str, device: str) -> str:
-    """auto = bf16 where the GPU supports it, else fp16 on CUDA; fp32 on CPU."""
-    if precision != "auto":
-        return precision
-    if device == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"
+def missing_shards(path: Path) -> list[str]:
+    """Shards an index file names that are not on disk."""
+    missing: list[str] = []
+    for index_file in path.glob("*.index.json"):
+        shards = set(json.loads(index_file.read_text())["weight_map"].values())
+        missing += sorted(name for name in shards if not (path / name).is_file())
+    return missing
 
 
 def check_checkpoint(path: Path) -> None:
-    """Raise ModelNotAvailable naming what is missing, before transformers raises something vaguer."""
+    """Raise ModelNotAvailable naming what is missing, before transformers says it vaguely."""
     if not path.is_dir():
         raise ModelNotAvailable(path, "model directory does not exist")
     if not (path / "config.json").is_file():
         raise ModelNotAvailable(path, "config.json is missing")
     if not any(any(path.glob(pattern)) for pattern in WEIGHT_PATTERNS):
         raise ModelNotAvailable(path, "no weight files (*.safetensors or *.bin)")
+    if missing := missing_shards(path):
+        raise ModelNotAvailable(path, f"incomplete download, missing shards: {missing}")
+    if chatglm3.is_original_layout(path) and not (path / "tokenizer.model").is_file():
+        raise ModelNotAvailable(path, "tokenizer.model is missing")
 
 
-def load_model(model_path: str | Path, precision: str = "auto", device: str = "auto") -> LoadedModel:
-    """Load tokenizer and model onto `device` in `precision`; raise ModelNotAvailable if unusable."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+class Checkpoint:
+    """Tokenizer and config read up front (cheap); the weights load per precision on demand."""
 
+    layout = "native"
+
+    def __init__(self, path: Path):
+        from transformers import AutoConfig, AutoTokenizer
+
+        self.path = path
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.config = AutoConfig.from_pretrained(path)
+
+    def load(self, precision: str, device: str):
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM.from_pretrained(
+            self.path, **from_pretrained_kwargs(precision, device)
+        )
+
+
+class OriginalChatGLM3Checkpoint(Checkpoint):
+    """ChatGLM3 as published: converted to GLM names in memory, shard by shard."""
+
+    layout = "chatglm3-original"
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tokenizer = chatglm3.build_tokenizer(path)
+        self.config = chatglm3.native_config(path, self.tokenizer)
+
+    def load(self, precision: str, device: str):
+        from transformers import GlmForCausalLM
+
+        state = chatglm3.converted_state_dict(
+            self.path, self.config, weights_dtype(precision, device)
+        )
+        model = GlmForCausalLM.from_pretrained(
+            None, config=self.config, state_dict=state, **from_pretrained_kwargs(precision, device)
+        )
+        model.generation_config = chatglm3.generation_config(self.tokenizer)
+        return model
+
+
+def open_checkpoint(path: Path) -> Checkpoint:
+    if chatglm3.is_original_layout(path):
+        return OriginalChatGLM3Checkpoint(path)
+    return Checkpoint(path)
+
+
+def resolve_precision(precision: str, device: str, checkpoint: Checkpoint) -> str:
+    """`auto` sizes the model against free GPU memory; see `quantization.choose_precision`."""
+    if precision != "auto":
+        return precision
+    free = free_gpu_bytes() if device == "cuda" else 0
+    return choose_precision(device, model_shape(checkpoint.config), free)
+
+
+def free_memory() -> None:
+    """Return what a failed load left behind to the allocator (and the GPU to the driver)."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def load_weights(
+    checkpoint: Checkpoint, precision: str, device: str, allow_downgrade: bool
+) -> tuple[Any, str, list[dict[str, str]]]:
+    """Load at `precision`; on out-of-memory free everything and step down the ladder."""
+    downgrades: list[dict[str, str]] = []
+    while True:
+        try:
+            return checkpoint.load(precision, device), precision, downgrades
+        except torch.OutOfMemoryError as error:
+            failure = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        free_memory()
+        lower = next_lower_precision(precision) if allow_downgrade else None
+        if lower is None:
+            raise ModelNotAvailable(
+                checkpoint.path, f"out of memory loading in {precision} ({failure})"
+            )
+        logger.warning("out of memory loading in %s; retrying in %s", precision, lower)
+        downgrades.append({"from": precision, "to": lower, "error": failure})
+        precision = lower
+
+
+def load_model(
+    model_path: str | Path,
+    precision: str = "auto",
+    device: str = "auto",
+    allow_downgrade: bool = True,
+) -> LoadedModel:
+    """Load tokenizer and model onto `device` in `precision`; ModelNotAvailable if unusable."""
     path = Path(model_path)
     check_checkpoint(path)
     device = resolve_device(device)
-    precision = resolve_precision(precision, device)
     started = time.perf_counter()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[precision])
-    except (OSError, ValueError, KeyError) as error:
+        checkpoint = open_checkpoint(path)
+        precision = resolve_precision(precision, device, checkpoint)
+        model, precision, downgrades = load_weights(checkpoint, precision, device, allow_downgrade)
+    except (OSError, ValueError, KeyError, ImportError) as error:
         raise ModelNotAvailable(path, f"transformers could not load it: {error}") from error
+    tokenizer = checkpoint.tokenizer
     if not tokenizer.chat_template:
         raise ModelNotAvailable(path, "the tokenizer has no chat template")
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = model.to(device).eval()
+    model.eval()
     elapsed = time.perf_counter() - started
-    logger.info("loaded %s on %s in %s (%.1f s)", path, device, precision, elapsed)
-    return LoadedModel(model, tokenizer, device, precision, elapsed)
+    logger.info(
+        "loaded %s (%s) on %s in %s (%.1f s)", path, checkpoint.layout, device, precision, elapsed
+    )
+    return LoadedModel(model, tokenizer, device, precision, elapsed, checkpoint.layout, downgrades)
