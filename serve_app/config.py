@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-Precision = Literal["auto", "fp32", "fp16", "bf16"]
+Precision = Literal["auto", "fp32", "fp16", "bf16", "int8", "nf4"]
 Device = Literal["auto", "cpu", "cuda"]
 
 
@@ -37,7 +37,16 @@ class Settings(BaseSettings, BatchingConfig):
         "models/chatglm3-6b",
         description="Local Hugging Face checkpoint directory. Missing weights → fallback only.",
     )
-    precision: Precision = Field("auto", description="auto = bf16/fp16 on CUDA, fp32 on CPU.")
+    precision: Precision = Field(
+        "auto",
+        description="int8/nf4 quantize with bitsandbytes. auto = fp32 on CPU; on CUDA bf16/fp16 "
+        "if the weights plus a full batch's KV cache fit in free memory, else int8, else nf4.",
+    )
+    allow_downgrade: bool = Field(
+        True,
+        description="On CUDA out-of-memory while loading, free everything and retry at the next "
+        "lower precision (fp32 → half → int8 → nf4); /api/model/status reports what happened.",
+    )
     device: Device = Field("auto", description="auto = cuda when available, else cpu.")
     torch_threads: int = Field(
         0,
