@@ -1,0 +1,429 @@
+"""Turn whatever a model wrote into a valid VideoScript, or say exactly why it cannot be done.
+
+Syntax is repaired by json_repair (code fences, prose, trailing commas, comments, single or
+Chinese quotes, Python literals, truncation, several objects in one reply). Then the structure is
+normalized: alternative field names, numbers written as text, free-text camera names, missing
+fields, scene numbering, duration bounds and the total.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import json_repair
+from pydantic import ValidationError
+
+from deployments.fallback.keywords import extract_terms
+from deployments.language import ScriptLanguage, cjk_count, detect_language, resolve_language
+from serve_app.protocol import MAX_SCENES, Camera, Scene, ScriptRequest, VideoScript
+
+MIN_SCENE_SECONDS, MAX_SCENE_SECONDS = 1.0, 30.0
+DEFAULT_SCENE_SECONDS = 5.0
+MAX_TITLE_CHARS = 200
+TITLE_FROM_TEXT_CHARS = 30
+
+
+class ScriptParseError(ValueError):
+    """The text holds no usable script; `reason` is short enough to feed back to the model."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _keys(*names: str) -> tuple[str, ...]:
+    return tuple(_normalize_key(name) for name in names)
+
+
+def _normalize_key(key: object) -> str:
+    return re.sub(r"[\s_\-]+", "", str(key)).lower()
+
+
+# Accepted spellings of each field, most specific first; compared after _normalize_key.
+SCENES_KEYS = _keys(
+    "scenes",
+    "scene_list",
+    "shots",
+    "shot_list",
+    "storyboard",
+    "镜头",
+    "镜头列表",
+    "分镜",
+    "分镜头",
+    "分镜脚本",
+    "场景",
+    "场景列表",
+)
+TITLE_KEYS = _keys("title", "标题", "视频标题", "video_title", "name", "名称", "主题", "topic")
+LANGUAGE_KEYS = _keys("language", "lang", "语言")
+SCENE_FIELD_KEYS: dict[str, tuple[str, ...]] = {
+    "description": _keys(
+        "description",
+        "desc",
+        "scene_description",
+        "描述",
+        "画面",
+        "画面描述",
+        "场景描述",
+        "画面内容",
+        "content",
+        "内容",
+        "visual",
+    ),
+    "duration": _keys(
+        "duration",
+        "时长",
+        "duration_s",
+        "seconds",
+        "秒数",
+        "持续时间",
+        "length",
+        "time",
+        "时间",
+    ),
+    "camera": _keys(
+        "camera",
+        "镜头",
+        "camera_angle",
+        "camera_shot",
+        "shot_type",
+        "shot",
+        "机位",
+        "景别",
+        "镜头类型",
+        "运镜",
+        "镜头语言",
+        "拍摄方式",
+        "camera_movement",
+        "angle",
+    ),
+    "action": _keys("action", "动作", "actions", "动作描述", "情节", "行为"),
+    "narration": _keys(
+        "narration",
+        "旁白",
+        "voiceover",
+        "voice_over",
+        "解说",
+        "解说词",
+        "台词",
+        "配音",
+        "字幕",
+        "文案",
+        "dialogue",
+        "text",
+    ),
+    "visual_prompt": _keys(
+        "visual_prompt",
+        "image_prompt",
+        "video_prompt",
+        "t2v_prompt",
+        "视觉提示",
+        "提示词",
+        "画面提示词",
+        "prompt",
+    ),
+}
+LANGUAGE_NAMES = {
+    "zh": "zh", "zhcn": "zh", "chinese": "zh", "中文": "zh", "汉语": "zh", "简体中文": "zh",
+    "en": "en", "english": "en", "英文": "en", "英语": "en",
+}  # fmt: skip
+
+# Free-text shot names → Camera, checked in order so specific phrases win ("大特写" before "特写").
+CAMERA_PHRASES: tuple[tuple[str, Camera], ...] = (
+    ("extreme close", Camera.EXTREME_CLOSE_UP), ("大特写", Camera.EXTREME_CLOSE_UP),
+    ("macro", Camera.EXTREME_CLOSE_UP), ("微距", Camera.EXTREME_CLOSE_UP),
+    ("time lapse", Camera.TIME_LAPSE), ("timelapse", Camera.TIME_LAPSE),
+    ("延时", Camera.TIME_LAPSE), ("缩时", Camera.TIME_LAPSE),
+    ("aerial", Camera.AERIAL_VIEW), ("drone", Camera.AERIAL_VIEW), ("bird", Camera.AERIAL_VIEW),
+    ("航拍", Camera.AERIAL_VIEW), ("鸟瞰", Camera.AERIAL_VIEW), ("无人机", Camera.AERIAL_VIEW),
+    ("俯瞰", Camera.AERIAL_VIEW),
+    ("point of view", Camera.POINT_OF_VIEW), ("pov", Camera.POINT_OF_VIEW),
+    ("first person", Camera.POINT_OF_VIEW), ("第一人称", Camera.POINT_OF_VIEW),
+    ("主观", Camera.POINT_OF_VIEW),
+    ("tracking", Camera.TRACKING_SHOT), ("follow", Camera.TRACKING_SHOT),
+    ("dolly", Camera.TRACKING_SHOT), ("steadicam", Camera.TRACKING_SHOT),
+    ("跟拍", Camera.TRACKING_SHOT), ("跟随", Camera.TRACKING_SHOT),
+    ("跟镜头", Camera.TRACKING_SHOT), ("移动", Camera.TRACKING_SHOT),
+    ("推镜头", Camera.TRACKING_SHOT), ("拉镜头", Camera.TRACKING_SHOT),
+    ("panoram", Camera.WIDE_SHOT), ("pan", Camera.PANNING_SHOT), ("摇", Camera.PANNING_SHOT),
+    ("平移", Camera.PANNING_SHOT), ("横移", Camera.PANNING_SHOT),
+    ("low angle", Camera.LOW_ANGLE), ("worm", Camera.LOW_ANGLE), ("仰", Camera.LOW_ANGLE),
+    ("high angle", Camera.HIGH_ANGLE), ("top down", Camera.HIGH_ANGLE),
+    ("overhead", Camera.HIGH_ANGLE), ("俯", Camera.HIGH_ANGLE), ("顶拍", Camera.HIGH_ANGLE),
+    ("中近景", Camera.MEDIUM_SHOT),
+    ("close", Camera.CLOSE_UP), ("特写", Camera.CLOSE_UP), ("近景", Camera.CLOSE_UP),
+    ("medium", Camera.MEDIUM_SHOT), ("mid shot", Camera.MEDIUM_SHOT), ("中景", Camera.MEDIUM_SHOT),
+    ("半身", Camera.MEDIUM_SHOT), ("waist", Camera.MEDIUM_SHOT),
+    ("wide", Camera.WIDE_SHOT), ("long shot", Camera.WIDE_SHOT), ("establishing", Camera.WIDE_SHOT),
+    ("full shot", Camera.WIDE_SHOT), ("远景", Camera.WIDE_SHOT), ("全景", Camera.WIDE_SHOT),
+)  # fmt: skip
+# Shots given to scenes whose camera is missing or unrecognizable, varied like an editor would.
+CAMERA_ROTATION = (
+    Camera.WIDE_SHOT, Camera.MEDIUM_SHOT, Camera.CLOSE_UP, Camera.TRACKING_SHOT, Camera.AERIAL_VIEW,
+)  # fmt: skip
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_MINUTES = re.compile(r"分|min|:|：")
+_TOKEN_SPLIT = re.compile(r"[\s_\-]+")
+
+
+def parse_script(text: str, request: ScriptRequest | None = None) -> VideoScript:
+    """The best script in `text`; raises ScriptParseError when there is none.
+
+    With `request`, missing durations share its `duration_s` and the language follows it.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ScriptParseError("the output is empty")
+    reasons: list[str] = []
+    best: VideoScript | None = None
+    for raw_scenes, container in _script_candidates(_repair(text)):
+        try:
+            script = _normalize(raw_scenes, container, request)
+        except ScriptParseError as error:
+            reasons.append(error.reason)
+            continue
+        if best is None or len(script.scenes) >= len(best.scenes):
+            best = script
+    if best is None:
+        raise ScriptParseError(reasons[0] if reasons else "no JSON object with scenes found")
+    return best
+
+
+def camera_from_text(value: object) -> Camera | None:
+    """Camera for a free-text shot name ("Close-Up", "航拍", "slow pan"), None when unknown."""
+    text = " ".join(_TOKEN_SPLIT.split(str(value).lower())).strip()
+    try:
+        return Camera(text)
+    except ValueError:
+        pass
+    return next((camera for phrase, camera in CAMERA_PHRASES if phrase in text), None)
+
+
+def seconds_from_value(value: object) -> float | None:
+    """Seconds from 5, "5", "5.0", "5s", "5秒", "约5秒", "1分30秒" or "0:05"; None when absent."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    numbers = [float(n) for n in _NUMBER.findall(value)]
+    if not numbers:
+        return None
+    if len(numbers) >= 2 and _MINUTES.search(value):
+        return numbers[0] * 60 + numbers[1]
+    if _MINUTES.search(value) and "秒" not in value:
+        return numbers[0] * 60
+    return numbers[0]
+
+
+# Finding the script ------------------------------------------------------------------------------
+def _repair(text: str) -> Any:
+    try:
+        return json_repair.loads(text)
+    except Exception as error:  # a repair library may fail in ways of its own on arbitrary text
+        raise ScriptParseError(
+            f"the output is not repairable JSON ({type(error).__name__})"
+        ) from None
+
+
+def _script_candidates(value: Any) -> list[tuple[list[Any], dict[str, Any]]]:
+    """Every (scenes, enclosing object) pair in the parsed value, in reading order."""
+    found: list[tuple[list[Any], dict[str, Any]]] = []
+    _collect_candidates(value, found, depth=0)
+    return found
+
+
+def _collect_candidates(value: Any, found: list, depth: int) -> None:
+    if depth > 8:
+        return
+    if isinstance(value, dict):
+        scenes = _scenes_in(value)
+        if scenes is not None:
+            found.append((scenes, value))
+            return
+        if _looks_like_scene(value):
+            found.append(([value], {}))
+            return
+        for child in value.values():
+            _collect_candidates(child, found, depth + 1)
+    elif isinstance(value, list):
+        if value and all(_looks_like_scene(item) for item in value):
+            found.append((value, {}))
+            return
+        for child in value:
+            _collect_candidates(child, found, depth + 1)
+
+
+def _scenes_in(container: dict[str, Any]) -> list[Any] | None:
+    """The container's scene list; a dict of scenes ({"1": {...}, "2": {...}}) counts too."""
+    keyed = {_normalize_key(key): value for key, value in container.items()}
+    for key in SCENES_KEYS:
+        value = keyed.get(key)
+        if isinstance(value, list):
+            return value
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            return list(value.values())
+    return None
+
+
+def _looks_like_scene(value: Any) -> bool:
+    if not isinstance(value, dict):
+        return False
+    keys = {_normalize_key(key) for key in value}
+    text_keys = (
+        SCENE_FIELD_KEYS["description"] + SCENE_FIELD_KEYS["narration"] + SCENE_FIELD_KEYS["action"]
+    )
+    return any(key in keys for key in text_keys)
+
+
+# Normalizing it ----------------------------------------------------------------------------------
+def _normalize(
+    raw_scenes: list[Any], container: dict[str, Any], request: ScriptRequest | None
+) -> VideoScript:
+    fields = [_scene_fields(raw) for raw in raw_scenes]
+    fields = [f for f in fields if f["description"]][:MAX_SCENES]
+    if not fields:
+        raise ScriptParseError("the scenes list has no scene with a description")
+    language = _language(container, fields, request)
+    durations = _durations(fields, request)
+    scenes: list[Scene] = []
+    previous_camera: Camera | None = None
+    for number, (scene, duration) in enumerate(zip(fields, durations, strict=True), start=1):
+        camera = camera_from_text(scene["camera"]) if scene["camera"] else None
+        camera = camera or _next_camera(previous_camera, number)
+        try:
+            scenes.append(
+                Scene(
+                    scene_number=number,
+                    description=scene["description"],
+                    duration=duration,
+                    camera=camera,
+                    action=scene["action"] or scene["description"],
+                    narration=scene["narration"],
+                    visual_prompt=_english_visual_prompt(scene, camera, request),
+                )
+            )
+        except ValidationError as error:
+            raise ScriptParseError(f"scene {number}: {_first_problem(error)}") from None
+        previous_camera = camera
+    title = _text(_first_value(container, TITLE_KEYS)) or _title_from(request, fields)
+    try:
+        return VideoScript(
+            title=title[:MAX_TITLE_CHARS],
+            language=language,
+            total_duration=round(sum(durations), 2),
+            scenes=scenes,
+        )
+    except ValidationError as error:
+        raise ScriptParseError(_first_problem(error)) from None
+
+
+def _scene_fields(raw: Any) -> dict[str, Any]:
+    """Canonical field name → value for one raw scene; a bare string is its description."""
+    if isinstance(raw, str):
+        return {
+            "description": raw.strip(), "duration": None, "camera": None, "action": "",
+            "narration": "", "visual_prompt": "",
+        }  # fmt: skip
+    if not isinstance(raw, dict):
+        return {"description": ""}
+    values = {
+        name: _first_value(raw, keys, numeric=name == "duration")
+        for name, keys in SCENE_FIELD_KEYS.items()
+    }
+    fields: dict[str, Any] = {name: _text(value) for name, value in values.items()}
+    fields["duration"] = seconds_from_value(values["duration"])
+    fields["camera"] = values["camera"]
+    fields["description"] = (
+        fields["description"] or fields["action"] or fields["narration"] or fields["visual_prompt"]
+    )
+    return fields
+
+
+def _first_value(container: dict[str, Any], keys: tuple[str, ...], numeric: bool = False) -> Any:
+    """The value of the first alias present with something usable in it."""
+    keyed = {_normalize_key(key): value for key, value in container.items()}
+    for key in keys:
+        value = keyed.get(key)
+        usable = seconds_from_value(value) is not None if numeric else _text(value)
+        if usable:
+            return value
+    return None
+
+
+def _text(value: Any) -> str:
+    """Text from a string or a list of strings; numbers and other shapes carry no usable text."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, list):
+        return " ".join(part for part in (_text(item) for item in value) if part)
+    return ""
+
+
+def _durations(fields: list[dict[str, Any]], request: ScriptRequest | None) -> list[float]:
+    """Given durations clamped to 1–30 s; missing ones share what the request has left."""
+    given = [f["duration"] for f in fields]
+    missing = sum(1 for d in given if d is None)
+    share = DEFAULT_SCENE_SECONDS
+    if missing and request is not None and request.duration_s:
+        known = sum(_clamp_seconds(d) for d in given if d is not None)
+        share = (request.duration_s - known) / missing
+    return [round(_clamp_seconds(share if d is None else d), 1) for d in given]
+
+
+def _clamp_seconds(seconds: float) -> float:
+    if seconds != seconds:  # NaN
+        return DEFAULT_SCENE_SECONDS
+    return min(MAX_SCENE_SECONDS, max(MIN_SCENE_SECONDS, seconds))
+
+
+def _language(
+    container: dict[str, Any], fields: list[dict[str, Any]], request: ScriptRequest | None
+) -> ScriptLanguage:
+    named = _text(_first_value(container, LANGUAGE_KEYS))
+    language = LANGUAGE_NAMES.get(_normalize_key(named))
+    if language:
+        return language  # type: ignore[return-value]
+    if request is not None:
+        return resolve_language(request)
+    return detect_language(" ".join(f["narration"] or f["description"] for f in fields))
+
+
+def _next_camera(previous: Camera | None, number: int) -> Camera:
+    rotation = CAMERA_ROTATION[(number - 1) % len(CAMERA_ROTATION) :] + CAMERA_ROTATION
+    return next(camera for camera in rotation if camera != previous)
+
+
+def _english_visual_prompt(
+    scene: dict[str, Any], camera: Camera, request: ScriptRequest | None
+) -> str:
+    """The model's visual prompt when it is English; else one built from the scene's words."""
+    given = scene["visual_prompt"]
+    if given and not cjk_count(given):
+        return given
+    source = given or scene["description"]
+    if cjk_count(source):
+        subject = " ".join(extract_terms(source).english_words[:6]) or "a storyboard scene"
+    else:
+        subject = source
+    style = (
+        request.style if request is not None and request.style and request.style.isascii() else ""
+    )
+    return ", ".join(part for part in (subject, camera.value, style, "cinematic, detailed") if part)
+
+
+def _title_from(request: ScriptRequest | None, fields: list[dict[str, Any]]) -> str:
+    if request is not None:
+        topic = extract_terms(request.prompt).topic
+        if topic:
+            return topic
+        return request.prompt[:TITLE_FROM_TEXT_CHARS]
+    return fields[0]["description"][:TITLE_FROM_TEXT_CHARS]
+
+
+def _first_problem(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"])
+    return f"{where}: {problem['msg']}" if where else problem["msg"]
