@@ -61,6 +61,11 @@ class Settings(BaseSettings, BatchingConfig):
         0.7, ge=0.0, le=2.0, description="0 = greedy decoding (deterministic)."
     )
     top_p: float = Field(0.9, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    bench_ignore_eos: bool = Field(
+        False,
+        description="Benchmarks only: generate max_new_tokens for every script, EOS or not, so "
+        "every request does the same work.",
+    )
 
     self_repair: bool = Field(
         True, description="On an invalid LLM reply, ask once more with the problems shown."
