@@ -1,0 +1,225 @@
+"""Chat messages that ask ChatGLM for a storyboard, in Chinese or English, plus the JSON schema
+that constrained decoding holds it to.
+
+Bump TEMPLATE_VERSION whenever a template or the schema changes: it is part of the cache key.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from deployments.fallback.library import STYLES
+from deployments.language import ScriptLanguage, resolve_language
+from serve_app.protocol import MAX_SCENES, Camera, ScriptRequest
+
+TEMPLATE_VERSION = "2026-11-26.1"
+MAX_SYSTEM_PROMPT_CHARS = 2000
+MAX_ECHOED_OUTPUT_CHARS = 3000  # of a failed reply, shown back to the model in the repair turn
+DEFAULT_SCENE_RANGE = (3, 8)
+
+# Bounds that keep a schema-constrained reply short enough to finish within its token budget.
+SCHEMA_TITLE_CHARS = 40
+SCHEMA_TEXT_CHARS = 120
+SCHEMA_VISUAL_PROMPT_CHARS = 200
+SCHEMA_MAX_SCENE_SECONDS = 30
+SCHEMA_MAX_TOTAL_SECONDS = 600
+
+CAMERA_NAMES = ", ".join(camera.value for camera in Camera)
+
+SYSTEM_PROMPTS: dict[ScriptLanguage, str] = {
+    "zh": "你是一名专业的短视频编剧和分镜师。你根据用户的需求写出结构清晰、画面感强、"
+    "前后连贯的分镜脚本：开场吸引人，中段层层推进，有高潮，有收尾。你只输出 JSON。",
+    "en": "You are a professional short-video scriptwriter and storyboard artist. You turn a "
+    "request into a clear, visual, coherent storyboard: a hook at the start, development, a "
+    "climax and an ending. You only ever output JSON.",
+}
+
+# How each known style should look, told to the model in the script's language.
+STYLE_GUIDES: dict[str, tuple[str, str]] = {
+    "cinematic": (
+        "电影感：戏剧化的光影，丰富的镜头运动",
+        "cinematic: dramatic light, moving camera",
+    ),
+    "documentary": ("纪录片：真实自然，客观克制", "documentary: real, natural, observational"),
+    "vlog": ("vlog：第一人称，轻松亲切，手持拍摄", "vlog: first person, casual, handheld"),
+    "anime": ("动漫：日系动画画风，色彩鲜明", "anime: Japanese animation look, vivid colors"),
+    "commercial": ("广告：突出产品卖点，画面精致", "commercial: product benefits, polished shots"),
+    "minimalist": ("极简：干净的构图，留白", "minimalist: clean composition, negative space"),
+    "retro": ("复古：胶片质感，怀旧色调", "retro: film grain, nostalgic colors"),
+    "cyberpunk": ("赛博朋克：霓虹灯，未来都市", "cyberpunk: neon lights, future city"),
+    "epic": ("史诗：宏大场面，强烈情绪", "epic: grand scale, strong emotion"),
+}
+
+_SCENE_EXAMPLE: dict[ScriptLanguage, dict[str, Any]] = {
+    "zh": {
+        "scene_number": 1,
+        "description": "画面里看到什么（中文）",
+        "duration": 5,
+        "camera": "wide shot",
+        "action": "镜头中发生的动作（中文）",
+        "narration": "旁白（中文）",
+        "visual_prompt": "English prompt for a text-to-video model",
+    },
+    "en": {
+        "scene_number": 1,
+        "description": "what the viewer sees",
+        "duration": 5,
+        "camera": "wide shot",
+        "action": "what moves or happens in the shot",
+        "narration": "voice-over line",
+        "visual_prompt": "English prompt for a text-to-video model",
+    },
+}
+
+_USER_TEMPLATES: dict[ScriptLanguage, str] = {
+    "zh": """请为下面的需求写一个短视频分镜脚本。
+需求：{prompt}
+风格：{style}
+总时长：{duration} 秒，所有场景的 duration 之和等于总时长
+场景数：{scenes}
+语言：title、description、action、narration 用中文；visual_prompt 必须用英文
+camera 只能取以下值之一：{cameras}
+每个场景内容不同，不要重复。只输出一个 JSON 对象，不要代码块，不要任何解释。格式：
+{example}""",
+    "en": """Write a short-video storyboard for the request below.
+Request: {prompt}
+Style: {style}
+Total length: {duration} seconds; the scenes' durations must add up to it
+Number of scenes: {scenes}
+Language: title, description, action and narration in English; visual_prompt in English
+camera must be one of: {cameras}
+Every scene must be different. Output one JSON object only: no code fences, no explanations.
+Format:
+{example}""",
+}
+
+_REPAIR_TEMPLATES: dict[ScriptLanguage, str] = {
+    "zh": "上面的输出不符合要求：{problems}\n请改正后重新输出完整的 JSON 对象，格式同上，"
+    "只输出 JSON，不要任何解释。",
+    "en": "That output is not valid: {problems}\nOutput the corrected, complete JSON object in "
+    "the same format. JSON only, no explanations.",
+}
+
+_DEFAULT_STYLE: dict[ScriptLanguage, str] = {"zh": "由你根据内容决定", "en": "your choice"}
+_DEFAULT_DURATION_S = 30
+
+
+def build_messages(
+    request: ScriptRequest, system_prompt: str | None = None
+) -> list[dict[str, str]]:
+    """System + user messages asking for `request`'s storyboard as JSON.
+
+    A custom `system_prompt` replaces the persona only; the format rules travel in the user
+    message, so a custom persona cannot break parsing.
+    """
+    language = resolve_language(request)
+    return [
+        {"role": "system", "content": _system_prompt(language, system_prompt)},
+        {"role": "user", "content": _user_prompt(request, language)},
+    ]
+
+
+def build_repair_messages(
+    request: ScriptRequest, bad_output: str, problems: str, system_prompt: str | None = None
+) -> list[dict[str, str]]:
+    """The original conversation, the failed reply, and what was wrong with it: one retry."""
+    language = resolve_language(request)
+    return [
+        *build_messages(request, system_prompt),
+        {"role": "assistant", "content": bad_output[:MAX_ECHOED_OUTPUT_CHARS]},
+        {"role": "user", "content": _REPAIR_TEMPLATES[language].format(problems=problems)},
+    ]
+
+
+def script_json_schema(request: ScriptRequest) -> dict[str, Any]:
+    """The VideoScript schema with every string, number and list bounded, for constrained
+    decoding; `scenes` comes last so that a budget-limited reply closes in a few tokens."""
+
+    def text(max_chars: int) -> dict[str, Any]:
+        return {"type": "string", "minLength": 1, "maxLength": max_chars}
+
+    scene = {
+        "type": "object",
+        "properties": {
+            "scene_number": {"type": "integer", "minimum": 1, "maximum": MAX_SCENES},
+            "description": text(SCHEMA_TEXT_CHARS),
+            "duration": {"type": "integer", "minimum": 1, "maximum": SCHEMA_MAX_SCENE_SECONDS},
+            "camera": {"type": "string", "enum": [camera.value for camera in Camera]},
+            "action": text(SCHEMA_TEXT_CHARS),
+            "narration": text(SCHEMA_TEXT_CHARS),
+            "visual_prompt": text(SCHEMA_VISUAL_PROMPT_CHARS),
+        },
+        "required": [
+            "scene_number", "description", "duration", "camera", "action", "narration",
+            "visual_prompt",
+        ],
+        "additionalProperties": False,
+    }  # fmt: skip
+    return {
+        "type": "object",
+        "properties": {
+            "title": text(SCHEMA_TITLE_CHARS),
+            "language": {"type": "string", "enum": [resolve_language(request)]},
+            "total_duration": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": SCHEMA_MAX_TOTAL_SECONDS,
+            },
+            "scenes": {
+                "type": "array",
+                "items": scene,
+                "minItems": 1,
+                "maxItems": request.num_scenes or DEFAULT_SCENE_RANGE[1],
+            },
+        },
+        "required": ["title", "language", "total_duration", "scenes"],
+        "additionalProperties": False,
+    }
+
+
+def _system_prompt(language: ScriptLanguage, custom: str | None) -> str:
+    if custom is None or not custom.strip():
+        return SYSTEM_PROMPTS[language]
+    if len(custom) > MAX_SYSTEM_PROMPT_CHARS:
+        raise ValueError(
+            f"system prompt is {len(custom)} characters, over {MAX_SYSTEM_PROMPT_CHARS}"
+        )
+    return custom.strip()
+
+
+def _user_prompt(request: ScriptRequest, language: ScriptLanguage) -> str:
+    if request.num_scenes:
+        scenes = str(request.num_scenes)
+    else:
+        low, high = DEFAULT_SCENE_RANGE
+        scenes = f"{low} 到 {high} 个，按内容决定" if language == "zh" else f"{low} to {high}"
+    return _USER_TEMPLATES[language].format(
+        prompt=request.prompt,
+        style=_style_guide(request.style, language),
+        duration=request.duration_s or _DEFAULT_DURATION_S,
+        scenes=scenes,
+        cameras=CAMERA_NAMES,
+        example=json.dumps(_example(language), ensure_ascii=False),
+    )
+
+
+def _style_guide(style: str | None, language: ScriptLanguage) -> str:
+    """The known style's description, or the client's own words for an unknown one."""
+    if not style:
+        return _DEFAULT_STYLE[language]
+    name = style.strip().lower()
+    for key, definition in STYLES.items():
+        if name == key or name in definition.aliases:
+            return STYLE_GUIDES[key][0 if language == "zh" else 1]
+    return style.strip()
+
+
+def _example(language: ScriptLanguage) -> dict[str, Any]:
+    title = "标题" if language == "zh" else "Title"
+    return {
+        "title": title,
+        "language": language,
+        "total_duration": 5,
+        "scenes": [_SCENE_EXAMPLE[language]],
+    }
