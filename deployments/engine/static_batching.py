@@ -12,7 +12,7 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 from deployments.engine.base import ChatEngine, EngineCounters, GenerationRequest, GenerationResult
-from deployments.engine.loading import LoadedModel, ModelNotAvailable, load_model
+from deployments.engine.loading import LoadedModel, ModelNotAvailable, free_memory, load_model
 from deployments.engine.memory import memory_report
 
 logger = logging.getLogger(__name__)
@@ -37,10 +37,13 @@ class StaticBatchingEngine(ChatEngine):
         device: str = "auto",
         torch_threads: int = 0,
         wedged_after_s: float = 600.0,
+        allow_downgrade: bool = True,
     ):
         self.model_path = model_path
         self.precision = precision
         self.device = device
+        self.allow_downgrade = allow_downgrade
+        self.oom_batch_splits = 0
         self.wedged_after_s = wedged_after_s
         if torch_threads:
             torch.set_num_threads(torch_threads)
@@ -53,7 +56,9 @@ class StaticBatchingEngine(ChatEngine):
     # Lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
         try:
-            self._model = load_model(self.model_path, self.precision, self.device)
+            self._model = load_model(
+                self.model_path, self.precision, self.device, self.allow_downgrade
+            )
         except ModelNotAvailable as error:
             self.unavailable_reason = error.reason
             raise
@@ -93,7 +98,8 @@ class StaticBatchingEngine(ChatEngine):
             try:
                 for indices in group_by_sampling(requests):
                     group = [requests[i] for i in indices]
-                    for index, result in zip(indices, self._generate_group(group), strict=True):
+                    results_in_order = self._generate_splitting_on_oom(group)
+                    for index, result in zip(indices, results_in_order, strict=True):
                         results[index] = result
             except Exception:
                 self.counters.failures += len(requests)
@@ -103,6 +109,26 @@ class StaticBatchingEngine(ChatEngine):
         ordered = [results[i] for i in range(len(requests))]
         self.counters.record_batch(len(requests), sum(r.completion_tokens for r in ordered))
         return ordered
+
+    def _generate_splitting_on_oom(self, group: list[GenerationRequest]) -> list[GenerationResult]:
+        """On out-of-memory run each half on its own; only a lone request that fails re-raises."""
+        try:
+            return self._generate_group(group)
+        except torch.OutOfMemoryError:
+            if len(group) == 1:
+                raise
+        free_memory()  # outside `except`, so the failed attempt's tensors are unreachable
+        self.oom_batch_splits += 1
+        half = len(group) // 2
+        logger.warning(
+            "out of memory at batch size %d; retrying as %d + %d",
+            len(group),
+            half,
+            len(group) - half,
+        )
+        return self._generate_splitting_on_oom(group[:half]) + self._generate_splitting_on_oom(
+            group[half:]
+        )
 
     @torch.inference_mode()
     def _generate_group(self, group: list[GenerationRequest]) -> list[GenerationResult]:
@@ -151,11 +177,15 @@ class StaticBatchingEngine(ChatEngine):
             "loaded": loaded is not None,
             "reason": self.unavailable_reason,
             "counters": self.counters.as_dict(),
+            "oom_batch_splits": self.oom_batch_splits,
             **memory_report(),
         }
         if loaded is not None:
             report.update(
                 precision=loaded.precision,
+                requested_precision=self.precision,
+                precision_downgrades=loaded.downgrades,
+                layout=loaded.layout,
                 device=loaded.device,
                 load_time_s=round(loaded.load_time_s, 3),
                 parameters=loaded.parameters,
