@@ -12,10 +12,10 @@ from ray import serve
 
 from deployments.engine import GenerationRequest
 from deployments.fallback import build_fallback_script
-from deployments.prompts import build_messages, build_repair_messages
+from deployments.prompts import build_messages, build_repair_messages, script_json_schema
 from deployments.script_parser import ScriptParseError, parse_script
 from serve_app.config import Settings
-from serve_app.protocol import ScriptRequest, VideoScript
+from serve_app.protocol import ScriptRequest
 
 
 @serve.deployment(name="ScriptProcessor", max_ongoing_requests=128)
@@ -25,11 +25,15 @@ class ScriptProcessor:
 
     def prepare(self, request: ScriptRequest) -> GenerationRequest:
         """The chat request that asks the model for this storyboard."""
-        return self._generation_request(build_messages(request))
+        messages = build_messages(request, self._system_prompt(request))
+        return self._generation_request(request, messages)
 
-    def prepare_repair(self, request: ScriptRequest, bad_output: str, problem: str):
+    def prepare_repair(
+        self, request: ScriptRequest, bad_output: str, problem: str
+    ) -> GenerationRequest:
         """One more chat request, showing the model its invalid reply and what was wrong."""
-        return self._generation_request(build_repair_messages(request, bad_output, problem))
+        messages = build_repair_messages(request, bad_output, problem, self._system_prompt(request))
+        return self._generation_request(request, messages)
 
     def parse(self, request: ScriptRequest, text: str) -> dict[str, Any]:
         """`{"script": ...}` when the reply holds a valid script, else `{"problem": reason}`."""
@@ -41,11 +45,18 @@ class ScriptProcessor:
     def fallback(self, request: ScriptRequest) -> dict[str, Any]:
         return build_fallback_script(request).model_dump(mode="json")
 
-    def _generation_request(self, messages: list[dict[str, str]]) -> GenerationRequest:
+    def _system_prompt(self, request: ScriptRequest) -> str | None:
+        """The request's own persona wins over the deployment's."""
+        return request.system_prompt or self.settings.system_prompt
+
+    def _generation_request(
+        self, request: ScriptRequest, messages: list[dict[str, str]]
+    ) -> GenerationRequest:
         return GenerationRequest(
             messages=messages,
             max_new_tokens=self.settings.max_new_tokens,
             temperature=self.settings.temperature,
             top_p=self.settings.top_p,
-            json_schema=VideoScript.model_json_schema(),
+            json_schema=script_json_schema(request),
+            ignore_eos=self.settings.bench_ignore_eos,
         )

@@ -121,6 +121,12 @@ class ScriptRequest(BaseModel):
     )
     duration_s: int | None = Field(None, ge=5, le=300, description="Target total length.")
     num_scenes: int | None = Field(None, ge=1, le=MAX_SCENES, description="Scene count.")
+    system_prompt: str | None = Field(
+        None,
+        min_length=1,
+        max_length=2000,
+        description="Custom persona for the model (the output format rules always apply).",
+    )
 
     @field_validator("prompt")
     @classmethod
