@@ -9,6 +9,7 @@ fields, scene numbering, duration bounds and the total.
 from __future__ import annotations
 
 import re
+import textwrap
 from typing import Any
 
 import json_repair
@@ -248,6 +249,8 @@ def _collect_candidates(value: Any, found: list, depth: int) -> None:
             return
         for child in value.values():
             _collect_candidates(child, found, depth + 1)
+    elif isinstance(value, str) and value.lstrip().startswith(("{", "[")):
+        _collect_candidates(_repair(value), found, depth + 1)  # JSON encoded as a string
     elif isinstance(value, list):
         if value and all(_looks_like_scene(item) for item in value):
             found.append((value, {}))
@@ -420,7 +423,10 @@ def _title_from(request: ScriptRequest | None, fields: list[dict[str, Any]]) -> 
         if topic:
             return topic
         return request.prompt[:TITLE_FROM_TEXT_CHARS]
-    return fields[0]["description"][:TITLE_FROM_TEXT_CHARS]
+    description = fields[0]["description"]
+    if cjk_count(description):
+        return description[:TITLE_FROM_TEXT_CHARS]
+    return textwrap.shorten(description, TITLE_FROM_TEXT_CHARS, placeholder="") or description
 
 
 def _first_problem(error: ValidationError) -> str:

@@ -54,6 +54,8 @@ class PromptTerms:
 
     def topic_in(self, language: ScriptLanguage, fallback: str) -> str:
         """The topic written in `language`; `fallback` when the prompt's words do not translate."""
+        if not self.topic:
+            return fallback
         if (cjk_count(self.topic) > 0) == (language == "zh"):
             return self.topic
         if language == "en":

@@ -1,0 +1,125 @@
+"""parse_script against a corpus of broken model replies, plus its normalization rules."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from deployments.language import cjk_count
+from deployments.script_parser import (
+    ScriptParseError,
+    camera_from_text,
+    parse_script,
+    seconds_from_value,
+)
+from serve_app.protocol import Camera, ScriptRequest, VideoScript
+
+CORPUS = Path(__file__).parent / "data" / "malformed_outputs"
+EXPECTED: dict[str, dict] = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
+
+
+def test_corpus_is_complete():
+    files = {path.name for path in CORPUS.glob("*.txt")}
+    assert files == set(EXPECTED)
+    assert len(files) >= 30
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_corpus_reply(name: str):
+    text = (CORPUS / name).read_text(encoding="utf-8")
+    expected = EXPECTED[name]
+    if "error" in expected:
+        with pytest.raises(ScriptParseError, match=expected["error"]):
+            parse_script(text)
+        return
+    script = parse_script(text)
+    assert VideoScript.model_validate(script.model_dump()) == script
+    assert all(not cjk_count(scene.visual_prompt) for scene in script.scenes)
+    checks = {
+        "title": script.title,
+        "language": script.language,
+        "scene_count": len(script.scenes),
+        "durations": [scene.duration for scene in script.scenes],
+        "descriptions": [scene.description for scene in script.scenes],
+        "narrations": [scene.narration for scene in script.scenes],
+        "visual_prompts": [scene.visual_prompt for scene in script.scenes],
+    }
+    for field, actual in checks.items():
+        if field in expected:
+            assert actual == expected[field], field
+    if "cameras" in expected:
+        cameras = [scene.camera.value for scene in script.scenes]
+        for want, got in zip(expected["cameras"], cameras, strict=True):
+            assert want is None or want == got
+
+
+def test_scenes_are_renumbered_and_total_recomputed():
+    script = parse_script((CORPUS / "30_wrong_total.txt").read_text(encoding="utf-8"))
+    assert [s.scene_number for s in script.scenes] == [1, 2]
+    assert script.total_duration == 15
+
+
+def test_missing_durations_share_what_the_request_has_left():
+    text = '{"scenes": [{"description": "a", "duration": 10}, {"description": "b"}, {"desc": "c"}]}'
+    script = parse_script(text, ScriptRequest(prompt="x", duration_s=30))
+    assert [s.duration for s in script.scenes] == [10, 10, 10]
+
+
+def test_language_follows_the_request_when_the_reply_omits_it():
+    text = '{"title": "t", "scenes": [{"description": "a quiet street"}]}'
+    assert parse_script(text, ScriptRequest(prompt="安静的街道")).language == "zh"
+    assert parse_script(text).language == "en"
+
+
+def test_missing_title_comes_from_the_request_topic():
+    script = parse_script(
+        '{"scenes": [{"description": "薄雾"}]}',
+        ScriptRequest(prompt="制作一段关于森林探险的短视频"),
+    )
+    assert script.title == "森林探险"
+
+
+def test_chinese_visual_prompt_is_rebuilt_in_english():
+    script = parse_script((CORPUS / "28_chinese_visual_prompt.txt").read_text(encoding="utf-8"))
+    assert "panda" in script.scenes[0].visual_prompt
+    assert "medium shot" in script.scenes[0].visual_prompt
+
+
+def test_unknown_cameras_never_repeat_back_to_back():
+    script = parse_script((CORPUS / "23_unknown_camera.txt").read_text(encoding="utf-8"))
+    cameras = [scene.camera for scene in script.scenes]
+    assert all(a != b for a, b in itertools.pairwise(cameras))
+
+
+@pytest.mark.parametrize(
+    ("text", "camera"),
+    [
+        ("close up", Camera.CLOSE_UP),
+        ("Extreme Close-Up", Camera.EXTREME_CLOSE_UP),
+        ("bird's eye view", Camera.AERIAL_VIEW),
+        ("panoramic view", Camera.WIDE_SHOT),
+        ("特写", Camera.CLOSE_UP),
+        ("大特写", Camera.EXTREME_CLOSE_UP),
+        ("远景", Camera.WIDE_SHOT),
+        ("航拍", Camera.AERIAL_VIEW),
+        ("中近景", Camera.MEDIUM_SHOT),
+        ("俯瞰", Camera.AERIAL_VIEW),
+        ("第一人称视角", Camera.POINT_OF_VIEW),
+        ("nonsense", None),
+    ],
+)
+def test_camera_from_text(text: str, camera: Camera | None):
+    assert camera_from_text(text) == camera
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(5, 5.0), ("5", 5.0), ("5.0", 5.0), ("5s", 5.0), ("5秒", 5.0), ("约 3.5 秒", 3.5),
+     ("1分30秒", 90.0), ("0:05", 5.0), ("2 min", 120.0), ("soon", None), (True, None),
+     (None, None)],
+)  # fmt: skip
+def test_seconds_from_value(value, seconds):
+    assert seconds_from_value(value) == seconds
