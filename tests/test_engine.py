@@ -107,3 +107,10 @@ def test_check_health_fails_while_a_generate_call_overruns(tiny_model_dir):
         engine.check_health()
     worker.join()
     engine.check_health()
+
+
+def test_model_not_available_survives_pickling_across_processes():
+    import pickle
+
+    error = pickle.loads(pickle.dumps(ModelNotAvailable("/x/y", "config.json is missing")))
+    assert error.reason == "config.json is missing" and error.path == "/x/y"

@@ -40,6 +40,10 @@ class ModelNotAvailable(RuntimeError):
         self.path = str(Path(path).resolve())
         self.reason = reason
 
+    def __reduce__(self):
+        # Crosses Ray process boundaries: rebuild from (path, reason), not from the message.
+        return type(self), (self.path, self.reason)
+
 
 @dataclass
 class LoadedModel:
