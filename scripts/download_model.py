@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import TypeVar
 
@@ -102,18 +103,28 @@ def download_from_huggingface(
         backoff_s,
         f"reading {repo_id}@{revision} from {endpoint}",
     )
-    print(f"{repo_id}@{revision} is commit {info.sha}: {len(info.siblings)} files", flush=True)
+    siblings = info.siblings
+    # Repos like chatglm3-6b carry the weights twice (.bin and .safetensors): fetch one copy.
+    ignore = ["*.bin", "*.bin.index.json"]
+    if any(s.rfilename.endswith(".safetensors") for s in siblings):
+        siblings = [s for s in siblings if not any(fnmatch(s.rfilename, p) for p in ignore)]
+    else:
+        ignore = []
+    print(f"{repo_id}@{revision} is commit {info.sha}: {len(siblings)} files", flush=True)
     with_retries(
         lambda: snapshot_download(
-            repo_id, revision=info.sha, local_dir=local_dir, endpoint=endpoint, max_workers=4
+            repo_id,
+            revision=info.sha,
+            local_dir=local_dir,
+            endpoint=endpoint,
+            ignore_patterns=ignore,
+            max_workers=4,
         ),
         retries,
         backoff_s,
         f"downloading {repo_id}",
     )
-    return [
-        ExpectedFile(s.rfilename, s.size, s.lfs.sha256 if s.lfs else None) for s in info.siblings
-    ]
+    return [ExpectedFile(s.rfilename, s.size, s.lfs.sha256 if s.lfs else None) for s in siblings]
 
 
 def download_from_modelscope(repo_id: str, revision: str, local_dir: Path) -> list[ExpectedFile]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 # ChatGLM3's special tokens, in its order; the roles double as stop tokens.
@@ -262,6 +263,29 @@ def original_layer_tensors(config: dict, layer: int, dtype, generator) -> dict:
     }
 
 
+def original_shards(config: dict, dtype, generator) -> Iterator[dict]:
+    """Embedding, one shard per block, final norm and output layer; one in memory at a time."""
+    import torch
+
+    hidden, vocab_rows = config["hidden_size"], config["padded_vocab_size"]
+    rotary_dim = config["kv_channels"] // 2
+    yield {
+        "transformer.embedding.word_embeddings.weight": (
+            torch.randn(vocab_rows, hidden, generator=generator).to(dtype)
+        ),
+        "transformer.rotary_pos_emb.inv_freq": 1.0
+        / (10000 ** (torch.arange(0, rotary_dim, 2).float() / rotary_dim)),
+    }
+    for layer in range(config["num_layers"]):
+        yield original_layer_tensors(config, layer, dtype, generator)
+    yield {
+        "transformer.encoder.final_layernorm.weight": torch.ones(hidden, dtype=dtype),
+        "transformer.output_layer.weight": (
+            torch.randn(vocab_rows, hidden, generator=generator) * hidden**-0.5
+        ).to(dtype),
+    }
+
+
 def make_original_chatglm3(
     out_dir: Path, preset: str = "tiny", seed: int = 0, weight_format: str = "safetensors"
 ) -> Path:
@@ -283,36 +307,19 @@ def make_original_chatglm3(
         json.dumps({"auto_map": {"AutoTokenizer": ["tokenization_chatglm.ChatGLMTokenizer", None]}})
     )
 
-    generator = torch.Generator().manual_seed(seed)
-    hidden, vocab_rows = config["hidden_size"], config["padded_vocab_size"]
-    rotary_dim = config["kv_channels"] // 2
-    shards = [
-        {
-            "transformer.embedding.word_embeddings.weight": (
-                torch.randn(vocab_rows, hidden, generator=generator).to(dtype)
-            ),
-            "transformer.rotary_pos_emb.inv_freq": 1.0
-            / (10000 ** (torch.arange(0, rotary_dim, 2).float() / rotary_dim)),
-        },
-        *(original_layer_tensors(config, n, dtype, generator) for n in range(config["num_layers"])),
-        {
-            "transformer.encoder.final_layernorm.weight": torch.ones(hidden, dtype=dtype),
-            "transformer.output_layer.weight": (
-                torch.randn(vocab_rows, hidden, generator=generator) * hidden**-0.5
-            ).to(dtype),
-        },
-    ]
-    weight_map = {}
+    shards = original_shards(config, dtype, torch.Generator().manual_seed(seed))
+    shard_count = config["num_layers"] + 2
+    weight_map, total_size = {}, 0
     suffix = "safetensors" if weight_format == "safetensors" else "bin"
     stem = "model" if weight_format == "safetensors" else "pytorch_model"
     for number, tensors in enumerate(shards, start=1):
-        name = f"{stem}-{number:05d}-of-{len(shards):05d}.{suffix}"
+        name = f"{stem}-{number:05d}-of-{shard_count:05d}.{suffix}"
         if weight_format == "safetensors":
             save_file(tensors, out_dir / name, metadata={"format": "pt"})
         else:
             torch.save(tensors, out_dir / name)
         weight_map.update(dict.fromkeys(tensors, name))
-    total_size = sum(t.numel() * t.element_size() for s in shards for t in s.values())
+        total_size += sum(t.numel() * t.element_size() for t in tensors.values())
     index_name = f"{stem}.{suffix}.index.json"
     (out_dir / index_name).write_text(
         json.dumps({"metadata": {"total_size": total_size}, "weight_map": weight_map}, indent=2)

@@ -30,6 +30,8 @@ def repo_files() -> dict[str, bytes]:
         "tokenizer.model": os.urandom(5_000),
         "model.safetensors.index.json": json.dumps(index).encode(),
         **weights,
+        # The same weights again in the older format: skipped when safetensors exist.
+        "pytorch_model.bin": os.urandom(1_000),
     }
 
 
@@ -148,7 +150,9 @@ def download(local_dir, *extra) -> int:
 def test_downloads_every_file_and_verifies_it(hub, tmp_path):
     assert download(tmp_path / "model") == 0
     for name, content in hub.files.items():
-        assert (tmp_path / "model" / name).read_bytes() == content
+        if name != "pytorch_model.bin":
+            assert (tmp_path / "model" / name).read_bytes() == content
+    assert not (tmp_path / "model" / "pytorch_model.bin").exists()
 
 
 def test_a_dropped_connection_resumes_mid_file(hub, tmp_path):
