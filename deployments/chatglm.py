@@ -29,6 +29,7 @@ class ChatGLMDeployment:
             device=settings.device,
             torch_threads=settings.torch_threads,
             wedged_after_s=settings.wedged_after_s,
+            allow_downgrade=settings.allow_downgrade,
         )
         self.batching = BatchingConfig.model_validate(settings.batching_user_config())
         self.idle_unload_after_s = settings.idle_unload_after_s

@@ -7,10 +7,10 @@ Values come from the Serve config's `args` (see `serve_config.yaml`); an environ
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 Precision = Literal["auto", "fp32", "fp16", "bf16", "int8", "nf4"]
 Device = Literal["auto", "cpu", "cuda"]
@@ -67,6 +67,12 @@ class Settings(BaseSettings, BatchingConfig):
         "every request does the same work.",
     )
 
+    system_prompt: str | None = Field(
+        None,
+        min_length=1,
+        max_length=2000,
+        description="Deployment-wide persona for the model; a request's own system_prompt wins.",
+    )
     self_repair: bool = Field(
         True, description="On an invalid LLM reply, ask once more with the problems shown."
     )
@@ -102,6 +108,65 @@ class Settings(BaseSettings, BatchingConfig):
         le=86400.0,
         description="check_health fails when one generate() call has run this long.",
     )
+
+    # Load, deadlines and limits
+    max_unfinished_tasks: int = Field(
+        64,
+        ge=1,
+        le=100000,
+        description="Accepted but unfinished tasks one ingress replica runs at once; beyond it "
+        "new tasks get 503 with Retry-After (accepted ones are never dropped).",
+    )
+    overload_retry_after_s: int = Field(
+        5, ge=1, le=3600, description="Retry-After (seconds) sent with an overload 503."
+    )
+    generation_timeout_s: float = Field(
+        120.0,
+        gt=0.0,
+        le=3600.0,
+        description="Deadline of the LLM path of one script (all attempts); on expiry the "
+        "fallback writes it, with a fallback_reason starting `timeout`.",
+    )
+    sync_deadline_response: Literal["fallback", "504"] = Field(
+        "fallback",
+        description="What `?wait=true` answers when the generation deadline expired: the "
+        "task completed by the fallback (200), or 504 (the task still completes).",
+    )
+    max_body_bytes: int = Field(
+        65536, ge=1024, le=10_485_760, description="Largest request body; larger → 413."
+    )
+    max_prompt_tokens: int = Field(
+        1536,
+        ge=1,
+        le=8192,
+        description="Longest accepted prompt in (estimated) tokens: one per CJK character, "
+        "one per 4 other characters.",
+    )
+
+    # Access control
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Keys accepted as `Authorization: Bearer <key>` on /api routes "
+        "(comma-separated in the environment); none = no authentication.",
+    )
+    api_key_file: Path | None = Field(
+        None, description="A file with one more API key per line (blank lines and # ignored)."
+    )
+    admin_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Keys for /api/model/load and /api/model/unload (also valid elsewhere).",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins CORS allows (comma-separated in the environment); none = CORS off.",
+    )
+
+    @field_validator("api_keys", "admin_api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @classmethod
     def settings_customise_sources(
