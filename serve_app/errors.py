@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +29,18 @@ ERROR_TYPES = {
 }
 
 
+# The id of the HTTP request being served, set by serve_app.middleware; carried in error bodies.
+current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
+
+
+class Overloaded(Exception):
+    """This replica holds as much unfinished work as it may: the client should retry later."""
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class FieldError(Exception):
     """A request field that passed the schema but breaks a configured limit → 422."""
 
@@ -46,7 +59,8 @@ def error_response(
     body = ErrorResponse(
         error=ErrorDetail(
             type=ERROR_TYPES.get(status_code, "error"), message=message, fields=fields or []
-        )
+        ),
+        request_id=current_request_id.get(),
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=status_code, headers=headers)
 
@@ -69,6 +83,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_field_error(request: Request, error: FieldError):
         problem = FieldProblem(field=error.field, problem=error.problem)
         return error_response(422, f"invalid request: {error}", [problem])
+
+    @app.exception_handler(Overloaded)
+    async def on_overload(request: Request, error: Overloaded):
+        return error_response(503, str(error), headers={"Retry-After": str(error.retry_after_s)})
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, error: StarletteHTTPException):

@@ -1,17 +1,16 @@
 """The HTTP front door: thin FastAPI routes that delegate to the task runner and deployments."""
 
-from __future__ import annotations
-
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Response, status
+from fastapi import Depends, FastAPI, Query, Response, status
 from fastapi.exceptions import HTTPException
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from serve_app.config import Settings
-from serve_app.errors import FieldError, install_error_handlers
+from serve_app.errors import error_response, install_error_handlers
+from serve_app.middleware import CORSFromSettingsMiddleware, RequestContextMiddleware
 from serve_app.pipeline import ScriptPipeline
 from serve_app.protocol import (
     ErrorResponse,
@@ -22,10 +21,26 @@ from serve_app.protocol import (
     TaskResponse,
     TaskStatus,
 )
+from serve_app.security import (
+    AccessPolicy,
+    check_prompt_limits,
+    require_admin_key,
+    require_api_key,
+)
 from serve_app.tasks import TaskRunner, to_task_response
 
 STATUS_TIMEOUT_S = 5.0
-ERRORS = {code: {"model": ErrorResponse} for code in (404, 422)}
+DISCONNECTED = "cancelled: the client disconnected from ?wait=true before the script was ready"
+
+
+def documented_errors(*codes: int) -> dict[int, dict[str, Any]]:
+    """The error responses a route may give, for /docs and schema checks (all one shape)."""
+    return {code: {"model": ErrorResponse} for code in (400, 401, 413, 422, *codes)}
+
+
+ERRORS = documented_errors(404)
+API_KEY = [Depends(require_api_key)]
+ADMIN_KEY = [Depends(require_admin_key)]
 
 api = FastAPI(
     title="video-script-serve",
@@ -34,6 +49,9 @@ api = FastAPI(
     version="0.1.0",
 )
 install_error_handlers(api)
+# Added before @serve.ingress freezes the app; CORS outermost so error responses carry it too.
+api.add_middleware(RequestContextMiddleware)
+api.add_middleware(CORSFromSettingsMiddleware)
 
 
 @serve.deployment(name="Ingress", max_ongoing_requests=256)
@@ -49,7 +67,10 @@ class Ingress:
         self.chat = chat
         self.store = store
         self.settings = settings
-        pipeline = ScriptPipeline(chat, processor, settings.self_repair)
+        self.access_policy = AccessPolicy.from_settings(settings)
+        pipeline = ScriptPipeline(
+            chat, processor, settings.self_repair, settings.generation_timeout_s
+        )
         self.tasks = TaskRunner(store, pipeline, settings)
         self.tasks.start_adopting_orphans()
 
@@ -74,16 +95,28 @@ class Ingress:
             reason=model["reason"],
         )
 
-    @api.get("/api/model/status", response_model=ModelStatus)
+    @api.get(
+        "/api/model/status", response_model=ModelStatus, responses=ERRORS, dependencies=API_KEY
+    )
     async def model_status(self) -> dict[str, Any]:
         return await self._model_status(self.chat.status.remote())
 
-    @api.post("/api/model/load", response_model=ModelStatus)
+    @api.post(
+        "/api/model/load",
+        response_model=ModelStatus,
+        responses=documented_errors(403),
+        dependencies=ADMIN_KEY,
+    )
     async def load_model(self) -> dict[str, Any]:
         """Load the model on the replica that answers (admin)."""
         return await self._model_status(self.chat.load.remote())
 
-    @api.post("/api/model/unload", response_model=ModelStatus)
+    @api.post(
+        "/api/model/unload",
+        response_model=ModelStatus,
+        responses=documented_errors(403),
+        dependencies=ADMIN_KEY,
+    )
     async def unload_model(self) -> dict[str, Any]:
         """Free the model's memory; scripts come from the fallback until it is loaded (admin)."""
         return await self._model_status(self.chat.unload.remote())
@@ -98,8 +131,9 @@ class Ingress:
         status_code=status.HTTP_202_ACCEPTED,
         responses={
             200: {"model": TaskResponse, "description": "Finished (`?wait=true`)"},
-            **ERRORS,
+            **documented_errors(503, 504),
         },
+        dependencies=API_KEY,
     )
     async def create_task(
         self,
@@ -107,31 +141,51 @@ class Ingress:
         response: Response,
         wait: Annotated[bool, Query(description="Wait for the script (bounded).")] = False,
     ) -> TaskResponse:
-        """Accept a script request; 202 + Location, or 200 with the finished task if `wait`."""
-        if len(request.prompt) > self.settings.max_prompt_chars:
-            raise FieldError(
-                "body.prompt",
-                f"is {len(request.prompt)} characters; the limit is "
-                f"{self.settings.max_prompt_chars}",
-            )
+        """Accept a script request; 202 + Location, or 200 with the finished task if `wait`.
+
+        503 + Retry-After when this replica is full (nothing is stored then).
+        """
+        check_prompt_limits(request.prompt, self.settings)
         task = await self.tasks.submit(request)
         task_id = task["task_id"]
         response.headers["Location"] = f"/api/tasks/{task_id}"
         if wait:
-            await self.tasks.wait(task_id, self.settings.sync_wait_timeout_s)
-            task = await self.store.get.remote(task_id) or task
-            if task["status"] in (TaskStatus.COMPLETED, TaskStatus.FAILED):
-                response.status_code = status.HTTP_200_OK
+            return await self._finished_task(task, response)
         return to_task_response(task)
 
-    @api.get("/api/tasks/{task_id}", response_model=TaskResponse, responses=ERRORS)
+    async def _finished_task(self, task: dict[str, Any], response: Response):
+        task_id = task["task_id"]
+        try:
+            await self.tasks.wait(task_id, self.settings.sync_wait_timeout_s)
+        except asyncio.CancelledError:  # Serve cancels the route when the client disconnects
+            self.tasks.cancel(task_id, DISCONNECTED)
+            raise
+        task = await self.store.get.remote(task_id) or task
+        if self._deadline_expired(task) and self.settings.sync_deadline_response == "504":
+            return error_response(
+                504,
+                f"no LLM script within {self.settings.generation_timeout_s:g} s; the task was "
+                "completed by the fallback",
+                headers={"Location": response.headers["Location"]},
+            )
+        if task["status"] in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+            response.status_code = status.HTTP_200_OK
+        return to_task_response(task)
+
+    @staticmethod
+    def _deadline_expired(task: dict[str, Any]) -> bool:
+        return (task["fallback_reason"] or "").startswith("timeout")
+
+    @api.get(
+        "/api/tasks/{task_id}", response_model=TaskResponse, responses=ERRORS, dependencies=API_KEY
+    )
     async def get_task(self, task_id: str) -> TaskResponse:
         task = await self.store.get.remote(task_id)
         if task is None:
             raise HTTPException(404, f"no task with id {task_id!r}")
         return to_task_response(task)
 
-    @api.get("/api/tasks/", response_model=TaskList, responses=ERRORS)
+    @api.get("/api/tasks/", response_model=TaskList, responses=ERRORS, dependencies=API_KEY)
     async def list_tasks(
         self,
         status: TaskStatus | None = None,
@@ -145,7 +199,7 @@ class Ingress:
             items=[to_task_response(t) for t in tasks], total=total, skip=skip, limit=limit
         )
 
-    @api.delete("/api/tasks/{task_id}", status_code=204, responses=ERRORS)
+    @api.delete("/api/tasks/{task_id}", status_code=204, responses=ERRORS, dependencies=API_KEY)
     async def delete_task(self, task_id: str) -> Response:
         if not await self.store.delete.remote(task_id):
             raise HTTPException(404, f"no task with id {task_id!r}")

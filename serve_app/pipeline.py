@@ -5,6 +5,7 @@ Every path ends in a valid VideoScript; `source` and `fallback_reason` say which
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -21,20 +22,28 @@ LLM_ATTEMPTS = ("llm", "llm_repaired")
 
 
 class ScriptPipeline:
-    def __init__(self, chat: DeploymentHandle, processor: DeploymentHandle, self_repair: bool):
+    def __init__(
+        self,
+        chat: DeploymentHandle,
+        processor: DeploymentHandle,
+        self_repair: bool,
+        generation_timeout_s: float,
+    ):
         self.chat = chat
         self.processor = processor
         self.sources = LLM_ATTEMPTS if self_repair else LLM_ATTEMPTS[:1]
+        self.generation_timeout_s = generation_timeout_s
 
     async def write_script(self, request: ScriptRequest) -> dict[str, Any]:
         """The outcome the task store keeps: script, source, fallback_reason, timings."""
         generation_s = 0.0
         parse_failures = 0
+        deadline = time.monotonic() + self.generation_timeout_s
         try:
             generation = await self.processor.prepare.remote(request)
             for source in self.sources:
                 started = time.perf_counter()
-                reply = await self.chat.chat.remote(generation)
+                reply = await self._chat_before(deadline, generation)
                 generation_s += time.perf_counter() - started
                 parsed = await self.processor.parse.remote(request, reply.text)
                 if "script" in parsed:
@@ -44,6 +53,8 @@ class ScriptPipeline:
                     request, reply.text, parsed["problem"]
                 )
             reason = f"parse_failed: {parsed['problem']}"
+        except TimeoutError:
+            reason = f"timeout: no valid LLM script within {self.generation_timeout_s:g} s"
         except ModelNotAvailable as error:
             reason = f"model_unavailable: {error.reason}"
         except Exception as error:
@@ -51,6 +62,16 @@ class ScriptPipeline:
             reason = f"generation_error: {type(error).__name__}: {error}"[:500]
         script = await self._fallback(request)
         return outcome(script, "fallback", reason, parse_failures, generation_s)
+
+    async def _chat_before(self, deadline: float, generation: Any) -> Any:
+        """One chat call that must answer by `deadline`; otherwise it is cancelled in Serve
+        (dropped from the batch queue if it has not started) and TimeoutError is raised."""
+        response = self.chat.chat.remote(generation)
+        try:
+            return await asyncio.wait_for(response, max(0.0, deadline - time.monotonic()))
+        except (TimeoutError, asyncio.CancelledError):
+            response.cancel()
+            raise
 
     async def _fallback(self, request: ScriptRequest) -> dict[str, Any]:
         try:

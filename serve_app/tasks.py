@@ -1,7 +1,9 @@
 """Running accepted tasks in the background of an ingress replica, under a renewed lease.
 
 Accepted work is in SQLite before the client hears 202. The replica that accepted a task runs
-it; if that replica dies, the lease runs out and any ingress replica adopts the task.
+it; if that replica dies, the lease runs out and any ingress replica adopts the task. A replica
+refuses new work (before storing anything) once it holds `max_unfinished_tasks`, so a burst is
+shed at the door instead of piling up behind the model.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from ray.serve.handle import DeploymentHandle
 
 from serve_app.config import Settings
+from serve_app.errors import Overloaded
 from serve_app.pipeline import ScriptPipeline
 from serve_app.protocol import ScriptRequest, TaskResponse, TaskTimings
 
@@ -28,6 +31,10 @@ class TaskRunner:
         self.pipeline = pipeline
         self.lease_s = settings.task_lease_s
         self.max_attempts = settings.task_max_attempts
+        self.max_unfinished = settings.max_unfinished_tasks
+        self.retry_after_s = settings.overload_retry_after_s
+        self._being_accepted = 0
+        self._cancel_reasons: dict[str, str] = {}
         self.worker_id = f"ingress-{uuid.uuid4().hex[:12]}"
         self._running: dict[str, asyncio.Task] = {}
         self._adopter: asyncio.Task | None = None
@@ -36,10 +43,25 @@ class TaskRunner:
         """Begin the loop that takes over tasks whose worker died (needs a running event loop)."""
         self._adopter = asyncio.create_task(self._adopt_orphans_forever())
 
+    @property
+    def unfinished(self) -> int:
+        return len(self._running) + self._being_accepted
+
     async def submit(self, request: ScriptRequest) -> dict[str, Any]:
-        task = await self.store.create.remote(
-            request.model_dump(mode="json"), self.worker_id, self.lease_s
-        )
+        """Store the task and start it; Overloaded (nothing stored) when the replica is full."""
+        if self.unfinished >= self.max_unfinished:
+            raise Overloaded(
+                f"this replica already has {self.unfinished} unfinished tasks (the limit is "
+                f"{self.max_unfinished}); retry later",
+                self.retry_after_s,
+            )
+        self._being_accepted += 1
+        try:
+            task = await self.store.create.remote(
+                request.model_dump(mode="json"), self.worker_id, self.lease_s
+            )
+        finally:
+            self._being_accepted -= 1
         self._run_in_background(task["task_id"], request)
         return task
 
@@ -49,6 +71,13 @@ class TaskRunner:
         if running is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(running), timeout_s)
+
+    def cancel(self, task_id: str, reason: str) -> None:
+        """Stop running a task: its pending model call is cancelled and it fails with `reason`."""
+        running = self._running.get(task_id)
+        if running is not None:
+            self._cancel_reasons[task_id] = reason
+            running.cancel()
 
     def _run_in_background(self, task_id: str, request: ScriptRequest) -> None:
         runner = asyncio.create_task(self._run(task_id, request))
@@ -63,6 +92,13 @@ class TaskRunner:
             result = await self.pipeline.write_script(request)
             if not await self.store.complete.remote(task_id, self.worker_id, result):
                 logger.info("task %s was deleted or taken over before it finished", task_id)
+        except asyncio.CancelledError:
+            # Cancelled on purpose → failed with the reason; by a shutdown → left to the lease,
+            # so another replica (or this app after a restart) resumes it.
+            reason = self._cancel_reasons.pop(task_id, None)
+            if reason is not None:
+                await self.store.fail.remote(task_id, reason)
+            raise
         except Exception as error:
             logger.exception("task %s failed", task_id)
             await self.store.fail.remote(task_id, f"{type(error).__name__}: {error}"[:500])
