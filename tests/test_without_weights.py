@@ -18,7 +18,7 @@ def test_health_is_degraded_with_the_reason_and_path(app):
         health = client.get("/health").json()
         status = client.get("/api/model/status").json()
     assert health["status"] == "degraded" and health["llm_loaded"] is False
-    assert "does not exist" in health["reason"]
+    assert "does not exist" in health["reason"] and "looked at /" in health["reason"]
     assert status["loaded"] is False and status["model_path"].endswith("chatglm3-6b")
 
 

@@ -60,7 +60,7 @@ class StaticBatchingEngine(ChatEngine):
                 self.model_path, self.precision, self.device, self.allow_downgrade
             )
         except ModelNotAvailable as error:
-            self.unavailable_reason = error.reason
+            self.unavailable_reason = str(error)  # the reason and the path it looked at
             raise
         self.unavailable_reason = None
 
@@ -151,6 +151,16 @@ class StaticBatchingEngine(ChatEngine):
             if first.temperature > 0
             else {"do_sample": False, "temperature": None, "top_p": None}
         )
+        schemas = [r.json_schema for r in group]
+        if any(schemas):
+            # Imported here: xgrammar loads only once a request asks for a schema.
+            from deployments.engine.constrained import JsonSchemaLogitsProcessor
+
+            sampling["logits_processor"] = [
+                JsonSchemaLogitsProcessor(
+                    tokenizer, schemas, budgets, model.config.vocab_size, eos_token_ids(model)
+                )
+            ]
         output = model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,
