@@ -137,7 +137,9 @@ def script_json_schema(request: ScriptRequest) -> dict[str, Any]:
     decoding; `scenes` comes last so that a budget-limited reply closes in a few tokens."""
 
     def text(max_chars: int) -> dict[str, Any]:
-        return {"type": "string", "minLength": 1, "maxLength": max_chars}
+        # No quotes, backslashes or control characters: every character is itself, so the
+        # length bound is a token bound too, and the JSON stays strictly valid.
+        return {"type": "string", "pattern": f"^[^\"\\\\\\x00-\\x1f]{{1,{max_chars}}}$"}
 
     scene = {
         "type": "object",
