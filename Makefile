@@ -4,9 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
-PORT ?= 8000
 
-.PHONY: setup serve serve-tiny test lint format tiny-model clean
+.PHONY: setup serve serve-tiny test lint format loadtest bench bench-engine soak clean
 
 setup: $(STAMP)
 
@@ -21,7 +20,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 serve: setup
-	@echo ">> starting the CPU profile: http://127.0.0.1:$(PORT)  (API docs: http://127.0.0.1:$(PORT)/docs)"
+	@echo ">> starting the CPU profile: http://127.0.0.1:8000  (API docs: http://127.0.0.1:8000/docs; port set in serve_config.cpu.yaml)"
 	$(BIN)/serve run serve_config.cpu.yaml
 
 models/tiny:
@@ -41,6 +40,20 @@ format: setup
 
 test: setup lint
 	$(BIN)/python -m pytest -q -ra tests
+
+# Performance (not tests): each starts what it measures and stops it again. See BENCHMARKS.md.
+DURATION ?= 60
+loadtest: setup
+	$(BIN)/python scripts/loadtest.py --duration $(DURATION)
+
+bench: setup
+	$(BIN)/python scripts/bench_service.py
+
+bench-engine: setup
+	$(BIN)/python scripts/bench_engine.py
+
+soak: setup
+	$(BIN)/python scripts/soak.py --duration $(if $(filter command line,$(origin DURATION)),$(DURATION),1200)
 
 clean:
 	rm -rf $(VENV) data models/tiny loadtests/results
