@@ -73,8 +73,24 @@ class Settings(BaseSettings, BatchingConfig):
         max_length=2000,
         description="Deployment-wide persona for the model; a request's own system_prompt wins.",
     )
+    constrained_decoding: bool = Field(
+        True,
+        description="Constrain generation to the VideoScript JSON schema (xgrammar), so replies "
+        "are valid JSON by construction; off = free text, repaired by the parser.",
+    )
     self_repair: bool = Field(
         True, description="On an invalid LLM reply, ask once more with the problems shown."
+    )
+
+    # Script cache (deterministic requests only: temperature 0)
+    cache_enabled: bool = Field(
+        True, description="Serve identical temperature-0 requests from an in-memory cache."
+    )
+    cache_max_entries: int = Field(
+        1024, ge=1, le=1_000_000, description="Scripts the cache holds; least recently used go."
+    )
+    cache_ttl_s: float = Field(
+        3600.0, gt=0.0, le=30 * 86400.0, description="Seconds a cached script stays valid."
     )
 
     # Inputs and tasks
