@@ -30,6 +30,7 @@ from serve_app.security import (
 from serve_app.tasks import TaskRunner, to_task_response
 
 STATUS_TIMEOUT_S = 5.0
+MAX_SKIP = 1_000_000_000  # SQLite OFFSET is a 64-bit integer; larger is a 422, not a 500
 DISCONNECTED = "cancelled: the client disconnected from ?wait=true before the script was ready"
 
 
@@ -189,7 +190,7 @@ class Ingress:
     async def list_tasks(
         self,
         status: TaskStatus | None = None,
-        skip: Annotated[int, Query(ge=0)] = 0,
+        skip: Annotated[int, Query(ge=0, le=MAX_SKIP)] = 0,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> TaskList:
         tasks, total = await self.store.list_tasks.remote(
