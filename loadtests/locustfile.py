@@ -1,6 +1,6 @@
 """The realistic traffic mix: async create + poll, sync create, status and health reads.
 
-    locust -f loadtests/locustfile.py --headless -u 16 -r 4 -t 60s --host http://127.0.0.1:8000
+    PYTHONPATH=. locust -f loadtests/locustfile.py --headless -u 16 -r 4 -t 60s --host http://127.0.0.1:8000
 
 A 200 whose script does not validate as a VideoScript counts as a failure. At the end, the exit
 code is 1 when more than 0.5 % of requests failed or the p95 of any request kind exceeded
@@ -11,33 +11,15 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any
 
 from locust import FastHttpUser, between, events, task
-from pydantic import ValidationError
 
+from loadtests.checks import finished_task_problem
 from loadtests.prompts import script_request
-from serve_app.protocol import VideoScript
 
 MAX_FAIL_RATIO = 0.005
 POLL_INTERVAL_S = 0.25
 POLL_TIMEOUT_S = 120.0
-SCRIPT_SOURCES = {"llm", "llm_repaired", "fallback"}
-
-
-def finished_task_problem(task: Any) -> str | None:
-    """Why a finished-task payload is not a completed, valid storyboard; None when it is."""
-    if not isinstance(task, dict):
-        return f"task is a {type(task).__name__}, not an object"
-    if task.get("status") != "completed":
-        return f"status is {task.get('status')!r}: {task.get('error')}"
-    if task.get("source") not in SCRIPT_SOURCES:
-        return f"source is {task.get('source')!r}"
-    try:
-        VideoScript.model_validate(task.get("result"))
-    except ValidationError as error:
-        return f"invalid script: {error.errors()[0]['msg']}"
-    return None
 
 
 @events.init_command_line_parser.add_listener

@@ -1,0 +1,216 @@
+"""Engine benchmark, no Ray: load time, peak memory, tokens/s per batch size, 400-token script time.
+
+    python scripts/bench_engine.py --model models/bench --precision fp32 bf16
+    python scripts/bench_engine.py --model models/bench --continuous      # + transformers' CB
+    python scripts/bench_engine.py --full-size --device cuda --precision fp16 bf16
+
+`--full-size` builds a random-weight model with ChatGLM3-6B's shapes directly on the device
+(nothing written to disk); `--model` then only supplies the tokenizer. Every request generates
+exactly --new-tokens (EOS ignored), greedy, from the service's own prompt for one storyboard.
+Results print as a table and go to bench_results/engine-<label>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from deployments.engine import GenerationRequest, LoadedModel, StaticBatchingEngine, load_model
+from deployments.engine.chatglm3 import glm_config
+from deployments.engine.loading import resolve_device
+from deployments.engine.quantization import DTYPES
+from deployments.prompts import build_messages
+from serve_app.protocol import ScriptRequest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = ROOT / "bench_results"
+MB = 1024 * 1024
+BENCH_REQUEST = ScriptRequest(prompt="制作一段关于森林探险的短视频", duration_s=30, num_scenes=5)
+
+# THUDM/chatglm3-6b's config.json, the fields the GLM conversion reads.
+CHATGLM3_6B = {
+    "num_layers": 28,
+    "hidden_size": 4096,
+    "ffn_hidden_size": 13696,
+    "num_attention_heads": 32,
+    "kv_channels": 128,
+    "multi_query_attention": True,
+    "multi_query_group_num": 2,
+    "padded_vocab_size": 65024,
+    "seq_length": 8192,
+    "layernorm_epsilon": 1e-5,
+    "add_qkv_bias": True,
+    "rmsnorm": True,
+    "add_bias_linear": False,
+    "post_layer_norm": True,
+}
+
+
+@dataclass
+class PrecisionResult:
+    precision: str
+    device: str
+    parameters: int
+    load_time_s: float
+    peak_memory_mb: float
+    tokens_per_s: dict[int, float] = field(default_factory=dict)
+    continuous_tokens_per_s: dict[int, float] = field(default_factory=dict)
+    script_400_tokens_s: float | None = None
+
+
+class PrebuiltEngine(StaticBatchingEngine):
+    """The static-batching engine around a model built in memory instead of loaded from disk."""
+
+    def __init__(self, loaded: LoadedModel):
+        super().__init__(model_path="<in memory>", precision=loaded.precision, device=loaded.device)
+        self.prebuilt = loaded
+
+    def start(self) -> None:
+        self._model = self.prebuilt
+        self.unavailable_reason = None
+
+
+def build_full_size(tokenizer_dir: Path, precision: str, device: str) -> LoadedModel:
+    """Random weights in ChatGLM3-6B's shapes, initialised on `device` (~12.5 GB in fp16)."""
+    from transformers import AutoTokenizer, GlmForCausalLM
+
+    started = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    config = glm_config(CHATGLM3_6B, [tokenizer.eos_token_id])
+    with torch.device(device):
+        model = GlmForCausalLM._from_config(config, dtype=DTYPES[precision]).eval()
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return LoadedModel(model, tokenizer, device, precision, time.perf_counter() - started)
+
+
+def peak_memory_mb(device: str) -> float:
+    """Peak GPU allocation on CUDA; peak RSS of this process on CPU."""
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / MB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_requests(batch: int, new_tokens: int) -> list[GenerationRequest]:
+    request = GenerationRequest(
+        messages=build_messages(BENCH_REQUEST),
+        max_new_tokens=new_tokens,
+        temperature=0.0,
+        ignore_eos=True,
+    )
+    return [request] * batch
+
+
+def static_tokens_per_s(engine: StaticBatchingEngine, batch: int, new_tokens: int) -> float:
+    started = time.perf_counter()
+    results = engine.generate(bench_requests(batch, new_tokens))
+    return sum(r.completion_tokens for r in results) / (time.perf_counter() - started)
+
+
+def continuous_tokens_per_s(loaded: LoadedModel, batch: int, new_tokens: int) -> float:
+    """transformers' continuous batching (`generate_batch`) on the same prompts and budget."""
+    from transformers import GenerationConfig
+
+    tokenizer = loaded.tokenizer
+    prompt = tokenizer.apply_chat_template(
+        build_messages(BENCH_REQUEST), add_generation_prompt=True, tokenize=True
+    )["input_ids"]
+    config = GenerationConfig(
+        max_new_tokens=new_tokens,
+        do_sample=False,
+        eos_token_id=-1,  # no stop token: every request generates new_tokens
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    started = time.perf_counter()
+    outputs = loaded.model.generate_batch(
+        [prompt] * batch, generation_config=config, persistent_manager=True, warmup=False
+    )
+    generated = sum(len(output.generated_tokens) for output in outputs.values())
+    return generated / (time.perf_counter() - started)
+
+
+def bench_precision(args: argparse.Namespace, precision: str) -> PrecisionResult:
+    device = resolve_device(args.device)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    if args.full_size:
+        loaded = build_full_size(args.model, precision, device)
+    else:
+        loaded = load_model(args.model, precision, device)
+    engine = PrebuiltEngine(loaded)
+    engine.start()
+    result = PrecisionResult(
+        precision, device, loaded.parameters, round(loaded.load_time_s, 2), 0.0
+    )
+    static_tokens_per_s(engine, 1, 4)  # warm-up: first-call allocations and kernel selection
+    for batch in args.batch_sizes:
+        result.tokens_per_s[batch] = round(static_tokens_per_s(engine, batch, args.new_tokens), 1)
+        print(f"  {precision} static batch {batch}: {result.tokens_per_s[batch]} tokens/s")
+    started = time.perf_counter()
+    engine.generate(bench_requests(1, args.script_tokens))
+    result.script_400_tokens_s = round(time.perf_counter() - started, 2)
+    result.peak_memory_mb = round(peak_memory_mb(device), 1)  # before CB sizes its own cache
+    if args.continuous:
+        continuous_tokens_per_s(loaded, 1, 4)
+        for batch in args.batch_sizes:
+            tokens_per_s = continuous_tokens_per_s(loaded, batch, args.new_tokens)
+            result.continuous_tokens_per_s[batch] = round(tokens_per_s, 1)
+            print(f"  {precision} continuous batch {batch}: {tokens_per_s:.1f} tokens/s")
+    return result
+
+
+def print_table(results: list[PrecisionResult]) -> None:
+    batches = sorted({b for r in results for b in r.tokens_per_s})
+    header = "".join(f"{f'b={b} tok/s':>12}" for b in batches)
+    print(f"{'precision':<10}{'device':<7}{'load s':>8}{'peak MB':>10}{header}{'400 tok s':>11}")
+    for r in results:
+        for mode, rates in (("static", r.tokens_per_s), ("continuous", r.continuous_tokens_per_s)):
+            if not rates:
+                continue
+            cells = "".join(f"{rates.get(b, float('nan')):>12.1f}" for b in batches)
+            label = r.precision if mode == "static" else f"{r.precision} CB"
+            script = f"{r.script_400_tokens_s:>11.2f}" if mode == "static" else ""
+            print(
+                f"{label:<10}{r.device:<7}{r.load_time_s:>8.2f}{r.peak_memory_mb:>10.0f}"
+                f"{cells}{script}"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "bench")
+    parser.add_argument("--full-size", action="store_true", help="Random ChatGLM3-6B shapes.")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--precision", nargs="+", default=["fp32"], choices=sorted(DTYPES))
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8, 32, 64])
+    parser.add_argument("--new-tokens", type=int, default=64, help="Tokens per request.")
+    parser.add_argument("--script-tokens", type=int, default=400)
+    parser.add_argument("--continuous", action="store_true", help="Also time generate_batch.")
+    parser.add_argument("--label", default=None, help="Name of the JSON results file.")
+    args = parser.parse_args(argv)
+
+    print(f">> torch {torch.__version__}, {torch.get_num_threads()} threads, model {args.model}")
+    results = []
+    for precision in args.precision:
+        results.append(bench_precision(args, precision))
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    print_table(results)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    label = args.label or ("chatglm3-6b-random" if args.full_size else args.model.name)
+    out = RESULTS_DIR / f"engine-{label}.json"
+    out.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    print(f">> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,400 @@
+"""`make bench`: the service against one-FastAPI-process-per-generate(), side by side, in one run.
+
+    python scripts/bench_service.py [--models tiny bench] [--concurrency 1 4 16 32]
+
+For each model: (a) baseline (loadtests/baseline_server.py), (b) this service with
+max_batch_size 1, (c) this service with dynamic batching; a direct engine call (Serve overhead =
+(c) p50 at concurrency 1 minus it) and the engine's own static batch (the ceiling (c) chases).
+Then (d) the fallback path with no model at concurrency 32. Every LLM request is the same
+storyboard prompt, greedy, EOS ignored, --new-tokens long. Closed-loop clients: each of
+`concurrency` workers sends its next request as soon as the last one answers.
+Writes bench_results/service.json and throughput / p95 plots per model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # loadtests/ is not installed
+
+import aiohttp
+import httpx
+
+from deployments.engine import GenerationRequest, StaticBatchingEngine
+from deployments.prompts import build_messages
+from loadtests.service import ROOT, ServeProcess, free_port, model_args
+from serve_app.protocol import ScriptRequest
+
+RESULTS_DIR = ROOT / "bench_results"
+BENCH_BODY = {"prompt": "制作一段关于森林探险的短视频", "duration_s": 30, "num_scenes": 5}
+TORCH_THREADS = os.cpu_count() or 1
+
+
+@dataclass
+class Level:
+    system: str
+    model: str
+    concurrency: int
+    requests: int
+    errors: int
+    wall_s: float
+    req_per_s: float
+    tokens_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    generation_p50_ms: float | None = None
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+async def closed_loop(url: str, concurrency: int, total: int, time_limit_s: float) -> dict:
+    """POST BENCH_BODY `total` times from `concurrency` workers; latencies and replies."""
+    latencies: list[float] = []
+    replies: list[dict] = []
+    errors = 0
+    issued = 0
+    deadline = time.monotonic() + time_limit_s
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal issued, errors
+        while issued < total and time.monotonic() < deadline:
+            issued += 1
+            started = time.perf_counter()
+            try:
+                async with session.post(url, json=BENCH_BODY) as response:
+                    reply = await response.json()
+                    ok = response.status == 200 and reply.get("status", "completed") == "completed"
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+                ok, reply = False, {}
+            latencies.append((time.perf_counter() - started) * 1000)
+            if ok:
+                replies.append(reply)
+            else:
+                errors += 1
+
+    timeout = aiohttp.ClientTimeout(total=600)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        wall_s = time.perf_counter() - started
+    return {"latencies": latencies, "replies": replies, "errors": errors, "wall_s": wall_s}
+
+
+def measure_level(
+    system: str,
+    model: str,
+    url: str,
+    concurrency: int,
+    total: int,
+    time_limit_s: float,
+    generated_tokens,
+) -> Level:
+    """Warm up with one round, then run the level; tokens come from `generated_tokens()`."""
+    asyncio.run(closed_loop(url, concurrency, concurrency, time_limit_s))
+    tokens_before = generated_tokens([])
+    run = asyncio.run(closed_loop(url, concurrency, total, time_limit_s))
+    tokens = generated_tokens(run["replies"]) - tokens_before
+    generation = [
+        r["timings"]["generation_ms"]
+        for r in run["replies"]
+        if r.get("timings", {}).get("total_ms")
+    ]
+    level = Level(
+        system=system,
+        model=model,
+        concurrency=concurrency,
+        requests=len(run["latencies"]),
+        errors=run["errors"],
+        wall_s=round(run["wall_s"], 2),
+        req_per_s=round(len(run["replies"]) / run["wall_s"], 2),
+        tokens_per_s=round(tokens / run["wall_s"], 1),
+        p50_ms=round(percentile(run["latencies"], 0.50), 1),
+        p95_ms=round(percentile(run["latencies"], 0.95), 1),
+        p99_ms=round(percentile(run["latencies"], 0.99), 1),
+        generation_p50_ms=round(statistics.median(generation), 1) if generation else None,
+    )
+    print(
+        f"  {system:<22} c={concurrency:<3} {level.req_per_s:>8.2f} req/s "
+        f"{level.tokens_per_s:>9.1f} tok/s  p50 {level.p50_ms:>8.1f}  p95 {level.p95_ms:>8.1f} "
+        f"ms  errors {level.errors}",
+        flush=True,
+    )
+    return level
+
+
+def service_tokens(url: str):
+    """Generated tokens so far, from the model replica's counters."""
+
+    def read(_replies: list[dict]) -> int:
+        status = httpx.get(f"{url}/api/model/status", timeout=30).json()
+        return status["counters"]["generated_tokens"]
+
+    return read
+
+
+def baseline_tokens(replies: list[dict]) -> int:
+    return sum(reply["completion_tokens"] for reply in replies)
+
+
+def bench_args(model: str, args) -> dict:
+    return {
+        **model_args(model),
+        "max_new_tokens": args.new_tokens,
+        "temperature": 0.0,
+        "bench_ignore_eos": True,
+        "self_repair": False,
+        "torch_threads": TORCH_THREADS,
+    }
+
+
+@contextlib.contextmanager
+def baseline_server(app_args: dict, log_path: Path):
+    """loadtests/baseline_server.py under uvicorn, configured through the same VSS_* settings."""
+    port = free_port()
+    env = {**os.environ, **{f"VSS_{k.upper()}": str(v) for k, v in app_args.items()}}
+    command = [sys.executable, "-m", "uvicorn", "loadtests.baseline_server:app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and server.poll() is None:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/health", timeout=5).json().get("loaded"):
+                    break
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"baseline server did not start; see {log_path}")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def direct_engine(model: str, args) -> dict:
+    """p50 of one generate() call in this process, and the engine's static-batch throughput."""
+    engine = StaticBatchingEngine(
+        model_args(model)["model_path"], "fp32", "cpu", torch_threads=TORCH_THREADS
+    )
+    engine.start()
+    request = GenerationRequest(
+        messages=build_messages(ScriptRequest(**BENCH_BODY)),
+        max_new_tokens=args.new_tokens,
+        temperature=0.0,
+        ignore_eos=True,
+    )
+    engine.generate([request])
+    single = []
+    for _ in range(args.min_requests):
+        started = time.perf_counter()
+        engine.generate([request])
+        single.append((time.perf_counter() - started) * 1000)
+    batched = {}
+    for batch in sorted({16, args.max_batch_size}):
+        started = time.perf_counter()
+        results = engine.generate([request] * batch)
+        batched[batch] = sum(r.completion_tokens for r in results) / (time.perf_counter() - started)
+    del engine
+    gc.collect()
+    return {"p50_ms": statistics.median(single), "batch_tokens_per_s": batched}
+
+
+def level_total(concurrency: int, args) -> int:
+    return max(args.min_requests, args.rounds * concurrency)
+
+
+def bench_model(model: str, args) -> tuple[list[Level], dict]:
+    print(f">> model {model}: direct engine", flush=True)
+    engine = direct_engine(model, args)
+    levels = []
+    app_args = bench_args(model, args)
+    with baseline_server(app_args, RESULTS_DIR / f"baseline-{model}.log") as url:
+        for concurrency in args.concurrency:
+            levels.append(
+                measure_level(
+                    "(a) baseline",
+                    model,
+                    f"{url}/generate",
+                    concurrency,
+                    level_total(concurrency, args),
+                    args.level_time_limit,
+                    baseline_tokens,
+                )
+            )
+    for system, batch_size in (
+        ("(b) serve batch=1", 1),
+        ("(c) serve dynamic", args.max_batch_size),
+    ):
+        service_args = {
+            **app_args,
+            "max_batch_size": batch_size,
+            "batch_wait_timeout_s": args.batch_wait_s,
+        }
+        deployments = {"ChatGLM": {"max_ongoing_requests": max(batch_size, 32)}}
+        with ServeProcess(service_args, deployments, RESULTS_DIR / f"serve-{model}.log") as service:
+            url = f"{service.url}/api/tasks/?wait=true"
+            for concurrency in args.concurrency:
+                levels.append(
+                    measure_level(
+                        system,
+                        model,
+                        url,
+                        concurrency,
+                        level_total(concurrency, args),
+                        args.level_time_limit,
+                        service_tokens(service.url),
+                    )
+                )
+    return levels, engine
+
+
+def bench_fallback(args) -> Level:
+    print(">> fallback path (no model)", flush=True)
+    with ServeProcess(bench_args("none", args), log_path=RESULTS_DIR / "serve-none.log") as service:
+        return measure_level(
+            "(d) fallback",
+            "none",
+            f"{service.url}/api/tasks/?wait=true",
+            32,
+            args.fallback_requests,
+            args.level_time_limit,
+            lambda _r: 0,
+        )
+
+
+def find(levels: list[Level], system: str, concurrency: int) -> Level | None:
+    return next(
+        (lv for lv in levels if lv.system.startswith(system) and lv.concurrency == concurrency),
+        None,
+    )
+
+
+def summarize(model: str, levels: list[Level], engine: dict) -> dict:
+    """The ratios the targets are stated in."""
+    summary: dict = {"direct_engine_p50_ms": round(engine["p50_ms"], 1)}
+    base16, dyn16 = find(levels, "(a)", 16), find(levels, "(c)", 16)
+    if base16 and dyn16:
+        summary["c16_dynamic_over_baseline"] = round(dyn16.req_per_s / base16.req_per_s, 2)
+    batch1_16 = find(levels, "(b)", 16)
+    if batch1_16 and dyn16:
+        summary["c16_dynamic_over_batch1"] = round(dyn16.req_per_s / batch1_16.req_per_s, 2)
+    dyn1 = find(levels, "(c)", 1)
+    if dyn1:
+        summary["serve_overhead_p50_ms"] = round(dyn1.p50_ms - engine["p50_ms"], 1)
+        if dyn1.generation_p50_ms is not None:
+            summary["overhead_in_chat_handle_and_batch_wait_ms"] = round(
+                dyn1.generation_p50_ms - engine["p50_ms"], 1
+            )
+            summary["overhead_outside_model_ms"] = round(dyn1.p50_ms - dyn1.generation_p50_ms, 1)
+    for batch, tokens_per_s in engine["batch_tokens_per_s"].items():
+        level = find(levels, "(c)", batch)
+        summary[f"engine_batch{batch}_tokens_per_s"] = round(tokens_per_s, 1)
+        if level:
+            summary[f"c{batch}_service_share_of_engine_batch{batch}"] = round(
+                level.tokens_per_s / tokens_per_s, 2
+            )
+    print(f">> {model}: " + ", ".join(f"{k} = {v}" for k, v in summary.items()))
+    return summary
+
+
+def print_table(levels: list[Level]) -> None:
+    print(
+        f"{'model':<7}{'system':<22}{'c':>4}{'req/s':>9}{'tok/s':>10}{'p50 ms':>10}"
+        f"{'p95 ms':>10}{'p99 ms':>10}{'errors':>8}"
+    )
+    for lv in levels:
+        print(
+            f"{lv.model:<7}{lv.system:<22}{lv.concurrency:>4}{lv.req_per_s:>9.2f}"
+            f"{lv.tokens_per_s:>10.1f}{lv.p50_ms:>10.1f}{lv.p95_ms:>10.1f}{lv.p99_ms:>10.1f}"
+            f"{lv.errors:>8}"
+        )
+
+
+def plot(model: str, levels: list[Level], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (throughput, p95) = plt.subplots(1, 2, figsize=(10, 4))
+    for system in dict.fromkeys(lv.system for lv in levels if lv.model == model):
+        points = [lv for lv in levels if lv.model == model and lv.system == system]
+        concurrency = [lv.concurrency for lv in points]
+        throughput.plot(concurrency, [lv.tokens_per_s for lv in points], marker="o", label=system)
+        p95.plot(concurrency, [lv.p95_ms / 1000 for lv in points], marker="o", label=system)
+    throughput.set(
+        xscale="log",
+        xlabel="concurrent clients",
+        ylabel="generated tokens/s",
+        title=f"Throughput ({model})",
+    )
+    p95.set(
+        xscale="log",
+        xlabel="concurrent clients",
+        ylabel="p95 latency (s)",
+        title=f"p95 latency ({model})",
+    )
+    for axes in (throughput, p95):
+        axes.set_xticks(concurrency, [str(c) for c in concurrency])
+        axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["tiny", "bench"])
+    parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 4, 16, 32])
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--max-batch-size", type=int, default=32)
+    parser.add_argument("--batch-wait-s", type=float, default=0.01)
+    parser.add_argument("--min-requests", type=int, default=12, help="Per level, at least.")
+    parser.add_argument("--rounds", type=int, default=3, help="Requests per client per level.")
+    parser.add_argument("--level-time-limit", type=float, default=240.0, help="Seconds.")
+    parser.add_argument("--fallback-requests", type=int, default=1000)
+    parser.add_argument("--skip-fallback", action="store_true")
+    args = parser.parse_args(argv)
+
+    RESULTS_DIR.mkdir(exist_ok=True)
+    levels: list[Level] = []
+    summaries = {}
+    for model in args.models:
+        model_levels, engine = bench_model(model, args)
+        levels += model_levels
+        summaries[model] = summarize(model, model_levels, engine)
+        plot(model, levels, RESULTS_DIR / f"service-{model}.png")
+    if not args.skip_fallback:
+        levels.append(bench_fallback(args))
+    print_table(levels)
+    for model, summary in summaries.items():
+        print(f"{model}: " + json.dumps(summary))
+    out = RESULTS_DIR / "service.json"
+    out.write_text(
+        json.dumps(
+            {"args": vars(args), "levels": [asdict(lv) for lv in levels], "summary": summaries},
+            indent=2,
+        )
+    )
+    print(f">> {out} and bench_results/service-*.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
