@@ -20,6 +20,7 @@ MIN_ARC_SCENES, MAX_ARC_SCENES = 3, 8
 MAX_SCENE_SECONDS = 60  # Scene.duration's upper bound
 ROLE_WEIGHTS = {"opening": 0.8, "development": 1.0, "climax": 1.3, "ending": 0.9}
 MAX_TITLE_CHARS = 200
+RECENT_CAMERAS = 2  # a shot type does not come back within this many scenes
 _WORD = re.compile(r"[a-z]+")
 
 
@@ -46,12 +47,11 @@ def build_fallback_script(request: ScriptRequest) -> VideoScript:
     subject = " ".join(terms.english_words[:4]) or genre.subject_en
     writer = _SceneWriter(language, topic, subject, style)
     scenes = []
-    previous_camera: Camera | None = None
+    cameras: list[Camera] = []
     for number, (shot, duration) in enumerate(zip(shots, durations, strict=True), start=1):
         detail = details[(number - 1) % len(details)]
-        camera = pick_camera(shot, style, previous_camera)
-        scenes.append(writer.scene(number, shot, detail, camera, duration))
-        previous_camera = camera
+        cameras.append(pick_camera(shot, style, cameras))
+        scenes.append(writer.scene(number, shot, detail, cameras[-1], duration))
     title = genre.titles[0 if language == "zh" else 1].format(topic=topic)
     if language == "en":
         title = title[:1].upper() + title[1:]
@@ -157,14 +157,15 @@ def split_duration(total_seconds: float, weights: list[float]) -> list[float]:
     return [u * quantum for u in units]
 
 
-def pick_camera(shot: PlannedShot, style: Style, previous: Camera | None) -> Camera:
-    """The beat's own shot, unless it repeats the previous one or the beat is being reused."""
+def pick_camera(shot: PlannedShot, style: Style, recent: list[Camera]) -> Camera:
+    """The beat's own shot, unless one of the last two scenes used it or the beat is reused."""
     preferred = shot.beat.camera
     if shot.variation:
         preferred = style.cameras[(shot.variation - 1) % len(style.cameras)]
-    if preferred != previous:
+    avoid = recent[-RECENT_CAMERAS:]
+    if preferred not in avoid:
         return preferred
-    return next(camera for camera in (*style.cameras, *Camera) if camera != previous)
+    return next(camera for camera in (*style.cameras, *Camera) if camera not in avoid)
 
 
 class _SceneWriter:
@@ -183,6 +184,7 @@ class _SceneWriter:
         description, action, narration = (
             self._fill(text, detail) for text in (shot.beat.zh if zh else shot.beat.en)
         )
+        description = self._featuring(description, detail)
         visual = shot.beat.visual.format(subject=self.subject)
         if shot.variation:
             zh_extra, en_extra, visual_extra = VARIATIONS[(shot.variation - 1) % len(VARIATIONS)]
@@ -203,3 +205,11 @@ class _SceneWriter:
     def _fill(self, template: str, detail: str) -> str:
         text = template.format(topic=self.topic, detail=detail)
         return text if self.language == "zh" else text[:1].upper() + text[1:]
+
+    def _featuring(self, description: str, detail: str) -> str:
+        """Works an unused prompt keyword into a beat that has no slot for one."""
+        if detail in description or detail in self.topic:
+            return description
+        return description + (
+            f"，画面中有{detail}" if self.language == "zh" else f", with {detail} in frame"
+        )

@@ -10,7 +10,8 @@ _PAIRS = """
 森林 forest|探险 adventure|冒险 adventure|山 mountain|山脉 mountains|高山 mountains
 雪山 snow mountain|大海 ocean|海 sea|海边 seaside|海洋 ocean|沙滩 beach|海滩 beach|日落 sunset
 日出 sunrise|星空 starry sky|河流 river|湖 lake|湖泊 lake|瀑布 waterfall|草原 grassland
-沙漠 desert|峡谷 canyon|雨林 rainforest|花 flowers|花海 flower field|樱花 cherry blossoms
+沙漠 desert|峡谷 canyon|雨林 rainforest|花 flowers|花海 flower field|樱花 blossoms
+樱花 cherry blossoms|京都 Kyoto
 春天 spring|夏天 summer|秋天 autumn|冬天 winter|雪 snow|雨 rain|云海 sea of clouds|自然 nature
 徒步 hiking|露营 camping|野生动物 wildlife|动物 animals|城市 city|夜景 night view|街道 street
 街头 street|古镇 ancient town|旅行 travel|旅游 travel|旅程 journey|外滩 the Bund|上海 Shanghai

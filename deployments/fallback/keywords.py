@@ -22,11 +22,13 @@ jieba.setLogLevel(logging.WARNING)
 MAX_KEYWORDS = 8
 MAX_TOPIC_ZH_CHARS = 12
 MAX_TOPIC_EN_WORDS = 4
+TOPIC_CANDIDATE_PHRASES = 3
 
 # Words about the request itself rather than its subject.
 _META_WORDS_ZH = """
 制作 生成 拍 拍摄 创作 做 写 一段 一个 一部 一支 一条 关于 介绍 讲述 展示 记录 视频 短视频 短片
-影片 片子 脚本 分镜 宣传片 vlog 秒 分钟 镜头 内容 主题 风格 请 帮 我 需要
+影片 片子 脚本 分镜 宣传片 vlog 秒 分钟 镜头 内容 主题 风格 请 帮 我 需要 动画 动漫 整体 氛围
+适合 社交 媒体 时长 左右 大概
 """
 META_WORDS_ZH = frozenset(_META_WORDS_ZH.split())
 _STOP_WORDS_EN = """
@@ -35,7 +37,9 @@ _STOP_WORDS_EN = """
     make create generate produce write shoot film show showing shows video videos clip clips
     short long script storyboard please need want about some any very really how what why
     second seconds minute minutes sec s one two three four five style vlog commercial
-    documentary cinematic anime can could would should will just like so do does"""
+    documentary cinematic anime can could would should will just like so do does
+    through across around after before during while then where when who which there here
+    every each all ending mood should social media one-minute"""
 STOP_WORDS_EN = frozenset(_STOP_WORDS_EN.split())
 
 # Parts of speech that carry the subject: nouns of every kind, verbal nouns, idioms, foreign words.
@@ -79,7 +83,8 @@ def extract_terms(prompt: str) -> PromptTerms:
     runs = _content_runs_zh(prompt) if cjk_count(prompt) else _content_runs_en(prompt)
     keywords = tuple(dict.fromkeys(word for run in runs for word in run))[:MAX_KEYWORDS]
     joiner = "" if cjk_count(prompt) else " "
-    phrases = [joiner.join(run) for run in runs]
+    # The subject comes early; of the first few phrases, the longest says the most.
+    phrases = [joiner.join(run) for run in runs[:TOPIC_CANDIDATE_PHRASES]]
     topic = max(phrases, key=len, default="")
     topic = " ".join(topic.split()[:MAX_TOPIC_EN_WORDS]) if joiner else topic[:MAX_TOPIC_ZH_CHARS]
     return PromptTerms(keywords, topic, _english_words(keywords))
@@ -98,10 +103,13 @@ def _english_words(keywords: tuple[str, ...]) -> tuple[str, ...]:
 def _content_runs_zh(prompt: str) -> list[list[str]]:
     """Maximal runs of adjacent content words: 新款/智能/手表 stays one phrase."""
     runs: list[list[str]] = [[]]
-    for pair in jieba.posseg.lcut(prompt):
+    pairs = jieba.posseg.lcut(prompt)
+    # Single hanzi (人, 拍) are rarely the subject; keep them only when nothing else is left.
+    shortest = 1 if all(len(p.word.strip()) <= 1 for p in pairs) else 2
+    for pair in pairs:
         word = pair.word.strip()
         is_content = (
-            word
+            len(word) >= shortest
             and pair.flag.startswith(CONTENT_FLAGS_ZH)
             and word.lower() not in META_WORDS_ZH
             and not word.isdigit()

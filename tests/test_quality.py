@@ -1,0 +1,82 @@
+"""Fallback scripts for the 40+ evaluation prompts meet the structural quality bar."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from deployments.fallback import build_fallback_script
+from deployments.fallback.builder import choose_genre
+from deployments.script_quality import ScriptMetrics, score_script
+from serve_app.protocol import ScriptRequest, VideoScript
+
+CASES = json.loads((Path(__file__).parent / "data" / "eval_prompts.json").read_text("utf-8"))
+
+
+def request_of(case: dict) -> ScriptRequest:
+    return ScriptRequest(**{k: v for k, v in case.items() if k != "genre"})
+
+
+@pytest.fixture(scope="module")
+def scored() -> list[tuple[dict, ScriptMetrics]]:
+    return [
+        (case, score_script(request_of(case), build_fallback_script(request_of(case))))
+        for case in CASES
+    ]
+
+
+def test_the_prompt_set_is_broad():
+    languages = {request_of(case).prompt.isascii() for case in CASES}
+    assert len(CASES) >= 40 and languages == {True, False}
+    assert len({case["genre"] for case in CASES}) >= 8
+    assert max(len(case["prompt"]) for case in CASES) >= 100
+
+
+def test_every_script_meets_the_hard_requirements(scored):
+    for case, metrics in scored:
+        assert metrics.distinct_scene_ratio == 1.0, case
+        assert not metrics.repeats_prompt, case
+        assert metrics.duration_error_s == 0, case
+        assert metrics.scene_count_ok, case
+        assert metrics.language_ok, case
+        assert metrics.visual_prompts_english, case
+        assert metrics.back_to_back_camera_repeats == 0, case
+
+
+def test_scripts_cover_the_prompt_and_vary_the_camera(scored):
+    coverage = [metrics.keyword_coverage for _, metrics in scored]
+    assert statistics.mean(coverage) >= 0.9
+    assert min(coverage) >= 0.5
+    for case, metrics in scored:
+        assert metrics.distinct_cameras >= min(metrics.scenes, 3), case
+
+
+def test_genres_are_recognized(scored):
+    recognized = [choose_genre(case["prompt"]).name == case["genre"] for case in CASES]
+    assert sum(recognized) / len(recognized) >= 0.9
+
+
+def bad_script(description: str) -> VideoScript:
+    scene = {"description": description, "duration": 5, "camera": "wide shot",
+             "action": "walks", "narration": "A walk.", "visual_prompt": "森林"}  # fmt: skip
+    return VideoScript(
+        title="t", language="en", total_duration=10,
+        scenes=[{**scene, "scene_number": 1}, {**scene, "scene_number": 2}],
+    )  # fmt: skip
+
+
+def test_metrics_catch_a_bad_script():
+    request = ScriptRequest(prompt="制作一段关于森林探险的短视频", num_scenes=3, duration_s=30)
+    metrics = score_script(request, bad_script("A city street"))
+    assert metrics.distinct_scene_ratio == 0.5
+    assert not metrics.repeats_prompt
+    assert metrics.duration_error_s == 20
+    assert not metrics.scene_count_ok
+    assert not metrics.language_ok
+    assert not metrics.visual_prompts_english
+    assert metrics.back_to_back_camera_repeats == 1
+    assert metrics.keyword_coverage == 0.5  # only the visual prompt's 森林
+    assert score_script(request, bad_script(request.prompt)).repeats_prompt
