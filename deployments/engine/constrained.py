@@ -145,7 +145,8 @@ class JsonSchemaLogitsProcessor(LogitsProcessor):
     def _mask(self, scores: torch.FloatTensor, rows: list[int]) -> torch.FloatTensor:
         for row in rows:
             self.matchers[row].fill_next_token_bitmask(self.bitmask, row)
-        original = scores[rows].clone()
+        index = torch.tensor(rows, device=scores.device)  # a list index would be ~100x slower
+        original = scores.index_select(0, index)
         bitmask = self.bitmask.to(scores.device)
         xgr.apply_token_bitmask_inplace(scores, bitmask, vocab_size=self.vocab_size, indices=rows)
         for row in rows:
@@ -153,9 +154,9 @@ class JsonSchemaLogitsProcessor(LogitsProcessor):
                 self._force_closing_token(scores, row)
         # A row left with nothing allowed (another processor banned all the grammar wants)
         # keeps its original scores, so sampling never sees an all -inf row.
-        dead = torch.isneginf(scores[rows]).all(dim=-1)
-        for index in dead.nonzero().flatten().tolist():
-            scores[rows[index]] = original[index]
+        dead = torch.isneginf(scores.index_select(0, index)).all(dim=-1)
+        if dead.any():
+            scores[index[dead]] = original[dead]
         return scores
 
     def _force_closing_token(self, scores: torch.FloatTensor, row: int) -> None:
