@@ -22,6 +22,7 @@ ROLE_WEIGHTS = {"opening": 0.8, "development": 1.0, "climax": 1.3, "ending": 0.9
 MAX_TITLE_CHARS = 200
 RECENT_CAMERAS = 2  # a shot type does not come back within this many scenes
 _WORD = re.compile(r"[a-z]+")
+_STYLE_WORDS = re.compile(r"[a-z][a-z0-9 '-]*")  # an unknown style that can go into a visual prompt
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def choose_style(requested: str | None, prompt: str, genre: Genre) -> Style:
         known = next((s for s in STYLES.values() if name in s.aliases), None)
         if known:
             return known
-        if name.isascii():
+        if _STYLE_WORDS.fullmatch(name):
             base = STYLES[genre.default_style]
             return Style(f"{name} style, {base.visual}", base.cameras, ())
     return _style_in_prompt(prompt) or STYLES[genre.default_style]
