@@ -57,6 +57,6 @@ class ScriptProcessor:
             max_new_tokens=self.settings.max_new_tokens,
             temperature=self.settings.temperature,
             top_p=self.settings.top_p,
-            json_schema=script_json_schema(request),
+            json_schema=script_json_schema(request) if self.settings.constrained_decoding else None,
             ignore_eos=self.settings.bench_ignore_eos,
         )

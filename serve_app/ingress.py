@@ -69,10 +69,8 @@ class Ingress:
         self.store = store
         self.settings = settings
         self.access_policy = AccessPolicy.from_settings(settings)
-        pipeline = ScriptPipeline(
-            chat, processor, settings.self_repair, settings.generation_timeout_s
-        )
-        self.tasks = TaskRunner(store, pipeline, settings)
+        self.pipeline = ScriptPipeline(chat, processor, settings)
+        self.tasks = TaskRunner(store, self.pipeline, settings)
         self.tasks.start_adopting_orphans()
 
     @api.get("/health", response_model=HealthResponse)
@@ -124,7 +122,7 @@ class Ingress:
 
     async def _model_status(self, model_call) -> dict[str, Any]:
         model, scripts = await asyncio.gather(model_call, self.store.source_counts.remote())
-        return {**model, "scripts": scripts}
+        return {**model, "scripts": scripts, "cache": self.pipeline.cache_stats()}
 
     @api.post(
         "/api/tasks/",

@@ -14,7 +14,10 @@ from ray.serve.handle import DeploymentHandle
 
 from deployments.engine import ModelNotAvailable
 from deployments.fallback import build_fallback_script
+from deployments.prompts import TEMPLATE_VERSION
+from serve_app.config import Settings
 from serve_app.protocol import ScriptRequest
+from serve_app.script_cache import ScriptCache, cache_key
 
 logger = logging.getLogger("ray.serve")
 
@@ -22,20 +25,49 @@ LLM_ATTEMPTS = ("llm", "llm_repaired")
 
 
 class ScriptPipeline:
-    def __init__(
-        self,
-        chat: DeploymentHandle,
-        processor: DeploymentHandle,
-        self_repair: bool,
-        generation_timeout_s: float,
-    ):
+    def __init__(self, chat: DeploymentHandle, processor: DeploymentHandle, settings: Settings):
         self.chat = chat
         self.processor = processor
-        self.sources = LLM_ATTEMPTS if self_repair else LLM_ATTEMPTS[:1]
-        self.generation_timeout_s = generation_timeout_s
+        self.settings = settings
+        self.sources = LLM_ATTEMPTS if settings.self_repair else LLM_ATTEMPTS[:1]
+        self.generation_timeout_s = settings.generation_timeout_s
+        # Only greedy decoding gives the same script twice, so only then is a cached one right.
+        self.cache = (
+            ScriptCache(settings.cache_max_entries, settings.cache_ttl_s)
+            if settings.cache_enabled and settings.temperature == 0
+            else None
+        )
 
     async def write_script(self, request: ScriptRequest) -> dict[str, Any]:
         """The outcome the task store keeps: script, source, fallback_reason, timings."""
+        if self.cache is None:
+            return await self._write_script(request)
+        key = self._cache_key(request)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return {**cached, "generation_ms": 0.0}
+        written = await self._write_script(request)
+        if written["source"] != "fallback":  # a fallback may be an outage: ask the model again
+            self.cache.put(key, written)
+        return written
+
+    def cache_stats(self) -> dict[str, Any] | None:
+        return self.cache.stats() if self.cache else None
+
+    def _cache_key(self, request: ScriptRequest) -> str:
+        settings = self.settings
+        return cache_key(
+            request,
+            model=settings.model_path,
+            template_version=TEMPLATE_VERSION,
+            sampling={
+                "max_new_tokens": settings.max_new_tokens,
+                "constrained_decoding": settings.constrained_decoding,
+                "system_prompt": settings.system_prompt,
+            },
+        )
+
+    async def _write_script(self, request: ScriptRequest) -> dict[str, Any]:
         generation_s = 0.0
         parse_failures = 0
         deadline = time.monotonic() + self.generation_timeout_s

@@ -205,6 +205,7 @@ class ModelCounters(BaseModel):
     max_batch_size_seen: int = 0
     generated_tokens: int = 0
     failures: int = 0
+    oom_batch_splits: int = Field(0, description="Batches split in halves after out-of-memory.")
 
 
 class ScriptCounters(BaseModel):
@@ -214,11 +215,30 @@ class ScriptCounters(BaseModel):
     parse_failures: int = 0
 
 
+class CacheStats(BaseModel):
+    """The answering ingress replica's script cache (temperature-0 requests only)."""
+
+    entries: int
+    max_entries: int
+    ttl_s: float
+    hits: int
+    misses: int
+    hit_rate: float
+    evictions: int
+    expirations: int
+
+
 class ModelStatus(BaseModel):
     model_path: str
     loaded: bool
     reason: str | None = None
     precision: str | None = None
+    requested_precision: str | None = None
+    precision_downgrades: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="Out-of-memory steps down at load: {from, to, error} each.",
+    )
+    layout: str | None = Field(None, description="native, or chatglm3-original (converted).")
     device: str | None = None
     load_time_s: float | None = None
     parameters: int | None = None
@@ -227,6 +247,7 @@ class ModelStatus(BaseModel):
     batching: BatchingStatus
     counters: ModelCounters
     scripts: ScriptCounters
+    cache: CacheStats | None = Field(None, description="null when caching is off.")
 
 
 class FieldProblem(BaseModel):

@@ -161,7 +161,7 @@ def test_oom_in_a_batch_splits_it_and_every_request_still_answers(engine, monkey
     monkeypatch.setattr(model, "generate", oom_above(2, model))
     assert engine.generate(batch) == expected
     # 5 → 2 + 3 → 3 splits into 1 + 2
-    assert engine.status()["oom_batch_splits"] == 2
+    assert engine.status()["counters"]["oom_batch_splits"] == 2
 
 
 def test_a_single_request_that_still_ooms_raises_and_the_engine_recovers(engine, monkeypatch):

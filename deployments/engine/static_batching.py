@@ -186,8 +186,7 @@ class StaticBatchingEngine(ChatEngine):
             "model_path": self.model_path,
             "loaded": loaded is not None,
             "reason": self.unavailable_reason,
-            "counters": self.counters.as_dict(),
-            "oom_batch_splits": self.oom_batch_splits,
+            "counters": {**self.counters.as_dict(), "oom_batch_splits": self.oom_batch_splits},
             **memory_report(),
         }
         if loaded is not None:

@@ -1,0 +1,92 @@
+"""The script pipeline on the real engine and ScriptProcessor class, in-process.
+
+They run as plain objects behind handle-shaped adapters, so this tests the pipeline's own logic
+(cache, source and reasons) on real generation without starting Ray; the Serve graph itself is
+covered by the integration tests.
+"""
+
+import asyncio
+import contextlib
+
+import pytest
+
+from deployments.engine import ModelNotAvailable, StaticBatchingEngine
+from deployments.script_processor import ScriptProcessor
+from serve_app.config import Settings
+from serve_app.pipeline import ScriptPipeline
+from serve_app.protocol import ScriptRequest, VideoScript
+
+
+class LocalHandle:
+    """`handle.method.remote(...)` on an in-process object, like a Serve DeploymentHandle."""
+
+    def __init__(self, target):
+        self._target = target
+
+    def __getattr__(self, name):
+        method = getattr(self._target, name)
+
+        class Method:
+            @staticmethod
+            async def remote(*args):
+                result = method(*args)
+                return await result if asyncio.iscoroutine(result) else result
+
+        return Method
+
+
+class LocalChat:
+    """The ChatGLM deployment's `chat` without @serve.batch (which needs a replica)."""
+
+    def __init__(self, model_path: str):
+        self.engine = StaticBatchingEngine(model_path)
+        with contextlib.suppress(ModelNotAvailable):  # then every chat raises it, as in Serve
+            self.engine.start()
+
+    def chat(self, request):
+        return self.engine.generate([request])[0]
+
+
+async def build_pipeline(settings: Settings) -> ScriptPipeline:
+    processor = ScriptProcessor.func_or_class(settings)
+    chat = LocalChat(settings.model_path)
+    return ScriptPipeline(LocalHandle(chat), LocalHandle(processor), settings)
+
+
+REQUEST = ScriptRequest(prompt="制作一段关于森林探险的短视频", num_scenes=3)
+
+
+def test_greedy_llm_scripts_are_cached_and_served_again(tiny_model_dir):
+    settings = Settings(model_path=str(tiny_model_dir), temperature=0.0, max_new_tokens=1024)
+
+    async def twice():
+        pipeline = await build_pipeline(settings)
+        first = await pipeline.write_script(REQUEST)
+        second = await pipeline.write_script(REQUEST)
+        return pipeline, first, second
+
+    pipeline, first, second = asyncio.run(twice())
+    # Constrained decoding makes even a random model's reply a valid script.
+    assert first["source"] == "llm", first["fallback_reason"]
+    VideoScript.model_validate(first["script"])
+    assert second["script"] == first["script"] and second["generation_ms"] == 0.0
+    assert pipeline.cache_stats()["hits"] == 1 and pipeline.cache_stats()["misses"] == 1
+
+
+def test_sampling_turns_the_cache_off(tiny_model_dir):
+    settings = Settings(model_path=str(tiny_model_dir), temperature=0.7)
+    pipeline = asyncio.run(build_pipeline(settings))
+    assert pipeline.cache_stats() is None
+
+
+@pytest.mark.parametrize("constrained", [True, False])
+def test_a_missing_model_falls_back_with_the_reason(tmp_path, constrained):
+    settings = Settings(model_path=str(tmp_path / "none"), constrained_decoding=constrained)
+
+    async def write():
+        return await (await build_pipeline(settings)).write_script(REQUEST)
+
+    outcome = asyncio.run(write())
+    assert outcome["source"] == "fallback"
+    assert outcome["fallback_reason"].startswith("model_unavailable: model directory does not")
+    assert len(VideoScript.model_validate(outcome["script"]).scenes) == 3
