@@ -159,6 +159,9 @@ def bench_args(model: str, args) -> dict:
         "temperature": 0.0,
         "bench_ignore_eos": True,
         "self_repair": False,
+        # Same work as the baseline: no grammar masks, and no cache answering repeats for free.
+        "constrained_decoding": False,
+        "cache_enabled": False,
         "torch_threads": TORCH_THREADS,
     }
 
