@@ -139,7 +139,7 @@ def script_json_schema(request: ScriptRequest) -> dict[str, Any]:
     def text(max_chars: int) -> dict[str, Any]:
         # No quotes, backslashes or control characters: every character is itself, so the
         # length bound is a token bound too, and the JSON stays strictly valid.
-        return {"type": "string", "pattern": f"^[^\"\\\\\\x00-\\x1f]{{1,{max_chars}}}$"}
+        return {"type": "string", "pattern": f'^[^"\\\\\\x00-\\x1f]{{1,{max_chars}}}$'}
 
     scene = {
         "type": "object",
