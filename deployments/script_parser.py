@@ -366,14 +366,37 @@ def _text(value: Any) -> str:
 
 
 def _durations(fields: list[dict[str, Any]], request: ScriptRequest | None) -> list[float]:
-    """Given durations clamped to 1–30 s; missing ones share what the request has left."""
+    """Given durations clamped to 1–30 s; missing ones share what the request's `duration_s`
+    leaves (else 5 s). With a `duration_s`, all are then scaled to add up to it, as far as
+    1–30 s a scene allows."""
     given = [f["duration"] for f in fields]
-    missing = sum(1 for d in given if d is None)
+    target = request.duration_s if request is not None else None
+    known = [_clamp_seconds(d) for d in given if d is not None]
+    missing = len(given) - len(known)
     share = DEFAULT_SCENE_SECONDS
-    if missing and request is not None and request.duration_s:
-        known = sum(_clamp_seconds(d) for d in given if d is not None)
-        share = (request.duration_s - known) / missing
-    return [round(_clamp_seconds(share if d is None else d), 1) for d in given]
+    if missing and target and target > sum(known):
+        share = (target - sum(known)) / missing
+    durations = [_clamp_seconds(share if d is None else d) for d in given]
+    if not target:
+        return [round(d, 1) for d in durations]
+    return _fit_to_total(durations, target)
+
+
+def _fit_to_total(durations: list[float], total_s: float) -> list[float]:
+    """Proportional shares of `total_s` in whole tenths of a second, each within 1–30 s."""
+    low, high = round(MIN_SCENE_SECONDS * 10), round(MAX_SCENE_SECONDS * 10)
+    units_total = min(max(round(total_s * 10), low * len(durations)), high * len(durations))
+    weight = sum(durations)
+    ideal = [d / weight * units_total for d in durations]
+    units = [min(high, max(low, int(share))) for share in ideal]
+    while sum(units) != units_total:
+        step = 1 if sum(units) < units_total else -1
+        movable = [
+            i for i, u in enumerate(units) if low < u + step <= high or low <= u + step < high
+        ]
+        neediest = max(movable, key=lambda i: (ideal[i] - units[i]) * step)
+        units[neediest] += step
+    return [u / 10 for u in units]
 
 
 def _clamp_seconds(seconds: float) -> float:

@@ -68,6 +68,21 @@ def test_missing_durations_share_what_the_request_has_left():
     assert [s.duration for s in script.scenes] == [10, 10, 10]
 
 
+def test_durations_are_scaled_to_the_requested_total():
+    scenes = [
+        {"desc": "a", "duration": 6},
+        {"desc": "b", "duration": 12},
+        {"desc": "c", "duration": 9},
+    ]
+    text = json.dumps({"scenes": scenes})
+    assert [s.duration for s in parse_script(text).scenes] == [6, 12, 9]
+    scaled = parse_script(text, ScriptRequest(prompt="x", duration_s=30))
+    assert [s.duration for s in scaled.scenes] == [6.7, 13.3, 10]
+    assert scaled.total_duration == 30
+    capped = parse_script(text, ScriptRequest(prompt="x", duration_s=300))
+    assert [s.duration for s in capped.scenes] == [30, 30, 30]
+
+
 def test_language_follows_the_request_when_the_reply_omits_it():
     text = '{"title": "t", "scenes": [{"description": "a quiet street"}]}'
     assert parse_script(text, ScriptRequest(prompt="安静的街道")).language == "zh"

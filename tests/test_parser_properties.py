@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -64,4 +65,11 @@ def test_json_shaped_text_cut_anywhere(value, cut: int, prefix: str):
 )
 def test_scene_lists_with_arbitrary_fields(scenes, duration_s: int):
     text = json.dumps({"scenes": scenes}, ensure_ascii=False, allow_nan=True)
-    assert_script_or_parse_error(text, ScriptRequest(prompt="森林探险", duration_s=duration_s))
+    request = ScriptRequest(prompt="森林探险", duration_s=duration_s)
+    assert_script_or_parse_error(text, request)
+    try:
+        script = parse_script(text, request)
+    except ScriptParseError:
+        return
+    count = len(script.scenes)
+    assert script.total_duration == pytest.approx(min(max(duration_s, count), 30 * count))
