@@ -72,8 +72,8 @@ def random_walk(tokenizer, schema, budget: int, seed: int) -> tuple[str, bool]:
 
 def test_closing_reserve_is_the_longest_minimal_scene_plus_margin():
     worst_scene = (
-        '{"scene_number":20,"description":"😀","duration":30,"camera":"extreme close up",'
-        '"action":"😀","narration":"😀","visual_prompt":"😀"}'
+        '{"scene_number": 20, "description": "😀", "duration": 30, "camera": "extreme close up", '
+        '"action": "😀", "narration": "😀", "visual_prompt": "😀"}'
     )
     assert closing_reserve(script_json_schema(FOREST)) == len(worst_scene.encode()) + 16
 

@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 CLOSING_TEXTS = ('"', "]", "}")
 # Margin for the few characters that close enclosing objects and arrays.
 CLOSING_MARGIN_TOKENS = 16
+# The separators the grammar writes; the closing reserve counts them too.
+JSON_SEPARATORS = (", ", ": ")
 COMPILED_SCHEMA_CACHE_SIZE = 64  # schemas differ by language and scene count: about 40 in use
 
 
@@ -48,7 +50,9 @@ class GrammarToolkit:
             if key in self._compiled:
                 self._compiled.move_to_end(key)
                 return self._compiled[key]
-        grammar = self.compiler.compile_json_schema(key, any_whitespace=False)
+        grammar = self.compiler.compile_json_schema(
+            key, any_whitespace=False, separators=JSON_SEPARATORS
+        )
         with self._lock:
             self._compiled[key] = grammar
             while len(self._compiled) > COMPILED_SCHEMA_CACHE_SIZE:
@@ -191,9 +195,9 @@ def _array_item_schemas(schema: Any) -> list[dict[str, Any]]:
 
 
 def _worst_minimal_instance(schema: dict[str, Any]) -> bytes:
-    """The longest of the shortest completions of `schema`, as compact JSON bytes."""
+    """The longest of the shortest completions of `schema`, as the grammar writes it."""
     return json.dumps(
-        _worst_minimal_value(schema), ensure_ascii=False, separators=(",", ":")
+        _worst_minimal_value(schema), ensure_ascii=False, separators=JSON_SEPARATORS
     ).encode()
 
 
