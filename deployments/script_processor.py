@@ -22,6 +22,8 @@ from serve_app.protocol import ScriptRequest
 class ScriptProcessor:
     def __init__(self, settings: Settings):
         self.settings = settings
+        # jieba builds its dictionary on first use (~0.7 s): pay it here, not in a request.
+        build_fallback_script(ScriptRequest(prompt="森林探险短视频"))
 
     def prepare(self, request: ScriptRequest) -> GenerationRequest:
         """The chat request that asks the model for this storyboard."""
