@@ -26,6 +26,9 @@ serve: setup
 models/tiny:
 	$(BIN)/python scripts/make_tiny_model.py models/tiny
 
+models/bench:
+	$(BIN)/python scripts/make_tiny_model.py models/bench --preset bench
+
 # The CPU profile with a tiny random-weight model: exercises the LLM path end to end.
 serve-tiny: setup models/tiny
 	VSS_MODEL_PATH=models/tiny $(MAKE) serve
@@ -49,11 +52,11 @@ loadtest: setup
 bench: setup
 	$(BIN)/python scripts/bench_service.py
 
-bench-engine: setup
-	$(BIN)/python scripts/bench_engine.py
+bench-engine: setup models/bench
+	$(BIN)/python scripts/bench_engine.py --model models/bench --batch-sizes 1 8 32 --continuous
 
 soak: setup
 	$(BIN)/python scripts/soak.py --duration $(if $(filter command line,$(origin DURATION)),$(DURATION),1200)
 
 clean:
-	rm -rf $(VENV) data models/tiny loadtests/results
+	rm -rf $(VENV) data models/tiny models/bench loadtests/results bench_results

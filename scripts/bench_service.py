@@ -363,7 +363,7 @@ def plot(model: str, levels: list[Level], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["tiny", "bench"])
+    parser.add_argument("--models", nargs="*", default=["tiny", "bench"], help="None: fallback only.")
     parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 4, 16, 32])
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--max-batch-size", type=int, default=32)

@@ -78,6 +78,13 @@ class Settings(BaseSettings, BatchingConfig):
         description="Constrain generation to the VideoScript JSON schema (xgrammar), so replies "
         "are valid JSON by construction; off = free text, repaired by the parser.",
     )
+    model_recheck_s: float = Field(
+        1.0,
+        ge=0.0,
+        le=600.0,
+        description="After the model reports it is not loaded, each ingress replica writes "
+        "fallbacks without asking it for this long (0 = ask every time).",
+    )
     self_repair: bool = Field(
         True, description="On an invalid LLM reply, ask once more with the problems shown."
     )

@@ -155,11 +155,11 @@ class Ingress:
     async def _finished_task(self, task: dict[str, Any], response: Response):
         task_id = task["task_id"]
         try:
-            await self.tasks.wait(task_id, self.settings.sync_wait_timeout_s)
+            finished = await self.tasks.wait(task_id, self.settings.sync_wait_timeout_s)
         except asyncio.CancelledError:  # Serve cancels the route when the client disconnects
             self.tasks.cancel(task_id, DISCONNECTED)
             raise
-        task = await self.store.get.remote(task_id) or task
+        task = finished or await self.store.get.remote(task_id) or task
         if self._deadline_expired(task) and self.settings.sync_deadline_response == "504":
             return error_response(
                 504,

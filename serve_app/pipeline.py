@@ -31,6 +31,9 @@ class ScriptPipeline:
         self.settings = settings
         self.sources = LLM_ATTEMPTS if settings.self_repair else LLM_ATTEMPTS[:1]
         self.generation_timeout_s = settings.generation_timeout_s
+        # After the model said it is unavailable, skip the model side until this moment.
+        self._model_down_until = 0.0
+        self._model_down_reason = ""
         # Only greedy decoding gives the same script twice, so only then is a cached one right.
         self.cache = (
             ScriptCache(settings.cache_max_entries, settings.cache_ttl_s)
@@ -68,6 +71,11 @@ class ScriptPipeline:
         )
 
     async def _write_script(self, request: ScriptRequest) -> dict[str, Any]:
+        if time.monotonic() < self._model_down_until:
+            # Known to be down: write the fallback here; two calls to learn that again and a
+            # third to the processor would cost ~15x the 0.2 ms the fallback takes.
+            script = build_fallback_script(request).model_dump(mode="json")
+            return outcome(script, "fallback", self._model_down_reason, 0, 0.0)
         generation_s = 0.0
         parse_failures = 0
         deadline = time.monotonic() + self.generation_timeout_s
@@ -89,6 +97,8 @@ class ScriptPipeline:
             reason = f"timeout: no valid LLM script within {self.generation_timeout_s:g} s"
         except ModelNotAvailable as error:
             reason = f"model_unavailable: {error.reason}"
+            self._model_down_until = time.monotonic() + self.settings.model_recheck_s
+            self._model_down_reason = reason
         except Exception as error:
             logger.warning("LLM path failed, using the fallback: %r", error)
             reason = f"generation_error: {type(error).__name__}: {error}"[:500]

@@ -112,37 +112,37 @@ class TaskStore:
             == 1
         )
 
-    def complete(self, task_id: str, worker_id: str, outcome: dict[str, Any]) -> bool:
-        """Store a finished script; False when the task was deleted or taken over meanwhile."""
-        return (
-            self._execute(
-                "UPDATE tasks SET status = 'completed', progress = 100, result_json = ?,"
-                " source = ?, fallback_reason = ?, parse_failures = ?, generation_ms = ?,"
-                " completed_at = ?, lease_until = NULL"
-                " WHERE task_id = ? AND worker_id = ? AND status IN ('pending', 'running')",
-                (
-                    json.dumps(outcome["script"], ensure_ascii=False),
-                    outcome["source"],
-                    outcome.get("fallback_reason"),
-                    outcome.get("parse_failures", 0),
-                    outcome.get("generation_ms"),
-                    time.time(),
-                    task_id,
-                    worker_id,
-                ),
-            ).rowcount
-            == 1
-        )
+    def complete(
+        self, task_id: str, worker_id: str, outcome: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Store a finished script and return the finished task; None when the task was
+        deleted or taken over meanwhile."""
+        updated = self._execute(
+            "UPDATE tasks SET status = 'completed', progress = 100, result_json = ?,"
+            " source = ?, fallback_reason = ?, parse_failures = ?, generation_ms = ?,"
+            " completed_at = ?, lease_until = NULL"
+            " WHERE task_id = ? AND worker_id = ? AND status IN ('pending', 'running')",
+            (
+                json.dumps(outcome["script"], ensure_ascii=False),
+                outcome["source"],
+                outcome.get("fallback_reason"),
+                outcome.get("parse_failures", 0),
+                outcome.get("generation_ms"),
+                time.time(),
+                task_id,
+                worker_id,
+            ),
+        ).rowcount
+        return self._one(task_id) if updated else None
 
-    def fail(self, task_id: str, error: str) -> bool:
-        return (
-            self._execute(
-                "UPDATE tasks SET status = 'failed', progress = 100, error = ?, completed_at = ?,"
-                " lease_until = NULL WHERE task_id = ? AND status IN ('pending', 'running')",
-                (error, time.time(), task_id),
-            ).rowcount
-            == 1
-        )
+    def fail(self, task_id: str, error: str) -> dict[str, Any] | None:
+        """Mark an unfinished task failed and return it; None when it is gone or finished."""
+        updated = self._execute(
+            "UPDATE tasks SET status = 'failed', progress = 100, error = ?, completed_at = ?,"
+            " lease_until = NULL WHERE task_id = ? AND status IN ('pending', 'running')",
+            (error, time.time(), task_id),
+        ).rowcount
+        return self._one(task_id) if updated else None
 
     def adopt_orphans(
         self, worker_id: str, lease_s: float, max_attempts: int, limit: int = 32

@@ -65,12 +65,15 @@ class TaskRunner:
         self._run_in_background(task["task_id"], request)
         return task
 
-    async def wait(self, task_id: str, timeout_s: float) -> None:
-        """Wait until the task this replica runs is finished, or `timeout_s` passed."""
+    async def wait(self, task_id: str, timeout_s: float) -> dict[str, Any] | None:
+        """The finished task once this replica has run it; None after `timeout_s`, or when
+        another worker has it."""
         running = self._running.get(task_id)
-        if running is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(running), timeout_s)
+        if running is None:
+            return None
+        with contextlib.suppress(asyncio.TimeoutError):
+            return await asyncio.wait_for(asyncio.shield(running), timeout_s)
+        return None
 
     def cancel(self, task_id: str, reason: str) -> None:
         """Stop running a task: its pending model call is cancelled and it fails with `reason`."""
@@ -84,14 +87,17 @@ class TaskRunner:
         self._running[task_id] = runner
         runner.add_done_callback(lambda _: self._running.pop(task_id, None))
 
-    async def _run(self, task_id: str, request: ScriptRequest) -> None:
+    async def _run(self, task_id: str, request: ScriptRequest) -> dict[str, Any] | None:
+        """Run the task to its end; the finished task, or None when it was gone meanwhile."""
         if await self.store.start.remote(task_id, self.worker_id, self.lease_s) is None:
-            return  # deleted, or finished by another worker meanwhile
+            return None  # deleted, or finished by another worker meanwhile
         heartbeat = asyncio.create_task(self._renew_lease(task_id))
         try:
             result = await self.pipeline.write_script(request)
-            if not await self.store.complete.remote(task_id, self.worker_id, result):
+            finished = await self.store.complete.remote(task_id, self.worker_id, result)
+            if finished is None:
                 logger.info("task %s was deleted or taken over before it finished", task_id)
+            return finished
         except asyncio.CancelledError:
             # Cancelled on purpose → failed with the reason; by a shutdown → left to the lease,
             # so another replica (or this app after a restart) resumes it.
@@ -101,7 +107,7 @@ class TaskRunner:
             raise
         except Exception as error:
             logger.exception("task %s failed", task_id)
-            await self.store.fail.remote(task_id, f"{type(error).__name__}: {error}"[:500])
+            return await self.store.fail.remote(task_id, f"{type(error).__name__}: {error}"[:500])
         finally:
             heartbeat.cancel()
 

@@ -39,11 +39,13 @@ class LocalChat:
     """The ChatGLM deployment's `chat` without @serve.batch (which needs a replica)."""
 
     def __init__(self, model_path: str):
+        self.calls = 0
         self.engine = StaticBatchingEngine(model_path)
         with contextlib.suppress(ModelNotAvailable):  # then every chat raises it, as in Serve
             self.engine.start()
 
     def chat(self, request):
+        self.calls += 1
         return self.engine.generate([request])[0]
 
 
@@ -90,3 +92,21 @@ def test_a_missing_model_falls_back_with_the_reason(tmp_path, constrained):
     assert outcome["source"] == "fallback"
     assert outcome["fallback_reason"].startswith("model_unavailable: model directory does not")
     assert len(VideoScript.model_validate(outcome["script"]).scenes) == 3
+
+
+@pytest.mark.parametrize(("recheck_s", "chat_calls"), [(60.0, 1), (0.0, 3)])
+def test_a_model_known_to_be_down_is_not_asked_again_until_the_recheck(
+    tmp_path, recheck_s, chat_calls
+):
+    settings = Settings(model_path=str(tmp_path / "none"), model_recheck_s=recheck_s)
+
+    async def write_three():
+        pipeline = await build_pipeline(settings)
+        outcomes = [await pipeline.write_script(REQUEST) for _ in range(3)]
+        return pipeline, outcomes
+
+    pipeline, outcomes = asyncio.run(write_three())
+    assert pipeline.chat._target.calls == chat_calls
+    assert {o["source"] for o in outcomes} == {"fallback"}
+    assert len({o["fallback_reason"] for o in outcomes}) == 1
+    assert outcomes[0]["fallback_reason"].startswith("model_unavailable")

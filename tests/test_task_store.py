@@ -22,8 +22,8 @@ def test_task_lifecycle(store):
     assert task["status"] == "pending" and task["request"] == REQUEST and task["attempts"] == 0
     running = store.start(task["task_id"], "w1", lease_s=30)
     assert running["status"] == "running" and running["attempts"] == 1
-    assert store.complete(task["task_id"], "w1", finished())
-    done = store.get(task["task_id"])
+    done = store.complete(task["task_id"], "w1", finished())
+    assert done == store.get(task["task_id"])
     assert done["status"] == "completed" and done["progress"] == 100
     assert done["result"] == SCRIPT and done["source"] == "llm"
     assert done["completed_at"] >= done["started_at"] >= done["created_at"]
