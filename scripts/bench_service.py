@@ -55,6 +55,7 @@ class Level:
     p95_ms: float
     p99_ms: float
     generation_p50_ms: float | None = None
+    replica_engine_ms_per_batch: float | None = None  # engine time inside the ChatGLM replica
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -103,13 +104,17 @@ def measure_level(
     concurrency: int,
     total: int,
     time_limit_s: float,
-    generated_tokens,
+    counters,
 ) -> Level:
-    """Warm up with one round, then run the level; tokens come from `generated_tokens()`."""
+    """Warm up with one round, then run the level; tokens (and the replica's engine time, where
+    there is one) come from `counters()`."""
     asyncio.run(closed_loop(url, concurrency, concurrency, time_limit_s))
-    tokens_before = generated_tokens([])
+    before = counters([])
     run = asyncio.run(closed_loop(url, concurrency, total, time_limit_s))
-    tokens = generated_tokens(run["replies"]) - tokens_before
+    after = counters(run["replies"])
+    tokens = after["generated_tokens"] - before["generated_tokens"]
+    batches = (after.get("batches") or 0) - (before.get("batches") or 0)
+    engine_ms = (after["busy_s"] - before["busy_s"]) * 1000 / batches if batches else None
     generation = [
         r["timings"]["generation_ms"]
         for r in run["replies"]
@@ -128,6 +133,7 @@ def measure_level(
         p95_ms=round(percentile(run["latencies"], 0.95), 1),
         p99_ms=round(percentile(run["latencies"], 0.99), 1),
         generation_p50_ms=round(statistics.median(generation), 1) if generation else None,
+        replica_engine_ms_per_batch=round(engine_ms, 1) if engine_ms else None,
     )
     print(
         f"  {system:<22} c={concurrency:<3} {level.req_per_s:>8.2f} req/s "
@@ -138,18 +144,17 @@ def measure_level(
     return level
 
 
-def service_tokens(url: str):
-    """Generated tokens so far, from the model replica's counters."""
+def service_counters(url: str):
+    """The model replica's counters so far: generated tokens, batches, engine busy seconds."""
 
-    def read(_replies: list[dict]) -> int:
-        status = httpx.get(f"{url}/api/model/status", timeout=30).json()
-        return status["counters"]["generated_tokens"]
+    def read(_replies: list[dict]) -> dict:
+        return httpx.get(f"{url}/api/model/status", timeout=30).json()["counters"]
 
     return read
 
 
-def baseline_tokens(replies: list[dict]) -> int:
-    return sum(reply["completion_tokens"] for reply in replies)
+def baseline_counters(replies: list[dict]) -> dict:
+    return {"generated_tokens": sum(reply["completion_tokens"] for reply in replies)}
 
 
 def bench_args(model: str, args) -> dict:
@@ -238,7 +243,7 @@ def bench_model(model: str, args) -> tuple[list[Level], dict]:
                     concurrency,
                     level_total(concurrency, args),
                     args.level_time_limit,
-                    baseline_tokens,
+                    baseline_counters,
                 )
             )
     for system, batch_size in (
@@ -262,7 +267,7 @@ def bench_model(model: str, args) -> tuple[list[Level], dict]:
                         concurrency,
                         level_total(concurrency, args),
                         args.level_time_limit,
-                        service_tokens(service.url),
+                        service_counters(service.url),
                     )
                 )
     return levels, engine
@@ -278,7 +283,7 @@ def bench_fallback(args) -> Level:
             32,
             args.fallback_requests,
             args.level_time_limit,
-            lambda _r: 0,
+            lambda _replies: {"generated_tokens": 0},
         )
 
 
@@ -306,6 +311,13 @@ def summarize(model: str, levels: list[Level], engine: dict) -> dict:
                 dyn1.generation_p50_ms - engine["p50_ms"], 1
             )
             summary["overhead_outside_model_ms"] = round(dyn1.p50_ms - dyn1.generation_p50_ms, 1)
+        if dyn1.replica_engine_ms_per_batch is not None:
+            # The direct call and the replica run the same engine; on a shared 2-core VM their
+            # speeds differ run to run, so this split is the one to read the Serve hops from.
+            summary["replica_engine_ms_per_batch_c1"] = dyn1.replica_engine_ms_per_batch
+            summary["chat_call_minus_replica_engine_ms"] = round(
+                dyn1.generation_p50_ms - dyn1.replica_engine_ms_per_batch, 1
+            )
     for batch, tokens_per_s in engine["batch_tokens_per_s"].items():
         level = find(levels, "(c)", batch)
         summary[f"engine_batch{batch}_tokens_per_s"] = round(tokens_per_s, 1)
@@ -363,7 +375,9 @@ def plot(model: str, levels: list[Level], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="*", default=["tiny", "bench"], help="None: fallback only.")
+    parser.add_argument(
+        "--models", nargs="*", default=["tiny", "bench"], help="None: fallback only."
+    )
     parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 4, 16, 32])
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--max-batch-size", type=int, default=32)

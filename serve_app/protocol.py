@@ -205,6 +205,10 @@ class ModelCounters(BaseModel):
     max_batch_size_seen: int = 0
     generated_tokens: int = 0
     failures: int = 0
+    busy_s: float = Field(0.0, description="Seconds the engine spent in generate().")
+    batch_size_histogram: dict[str, int] = Field(
+        default_factory=dict, description="Batches run, by batch size."
+    )
     oom_batch_splits: int = Field(0, description="Batches split in halves after out-of-memory.")
 
 

@@ -59,6 +59,8 @@ def test_counters_track_batches(engine):
     assert after["batches"] == before["batches"] + 1
     assert after["requests"] == before["requests"] + 2
     assert after["max_batch_size_seen"] >= 2
+    assert after["busy_s"] > before["busy_s"]
+    assert after["batch_size_histogram"]["2"] == before["batch_size_histogram"].get("2", 0) + 1
 
 
 def test_status_reports_precision_device_and_memory(engine):

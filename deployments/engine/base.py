@@ -39,10 +39,12 @@ class EngineCounters:
     max_batch_size_seen: int = 0
     generated_tokens: int = 0
     failures: int = 0
+    busy_s: float = 0.0
     batch_sizes: dict[int, int] = field(default_factory=dict)
 
-    def record_batch(self, size: int, generated_tokens: int) -> None:
+    def record_batch(self, size: int, generated_tokens: int, seconds: float) -> None:
         self.requests += size
+        self.busy_s += seconds
         self.batches += 1
         self.max_batch_size_seen = max(self.max_batch_size_seen, size)
         self.generated_tokens += generated_tokens
@@ -57,6 +59,8 @@ class EngineCounters:
             "max_batch_size_seen": self.max_batch_size_seen,
             "generated_tokens": self.generated_tokens,
             "failures": self.failures,
+            "busy_s": round(self.busy_s, 3),
+            "batch_size_histogram": {str(k): v for k, v in sorted(self.batch_sizes.items())},
         }
 
 

@@ -94,7 +94,7 @@ class StaticBatchingEngine(ChatEngine):
         with self._generate_lock:
             if self._model is None:
                 raise ModelNotAvailable(self.model_path, self.unavailable_reason or "not loaded")
-            self._busy_since = time.monotonic()
+            started = self._busy_since = time.monotonic()
             try:
                 for indices in group_by_sampling(requests):
                     group = [requests[i] for i in indices]
@@ -107,7 +107,8 @@ class StaticBatchingEngine(ChatEngine):
             finally:
                 self._busy_since = None
         ordered = [results[i] for i in range(len(requests))]
-        self.counters.record_batch(len(requests), sum(r.completion_tokens for r in ordered))
+        generated = sum(r.completion_tokens for r in ordered)
+        self.counters.record_batch(len(requests), generated, time.monotonic() - started)
         return ordered
 
     def _generate_splitting_on_oom(self, group: list[GenerationRequest]) -> list[GenerationResult]:
