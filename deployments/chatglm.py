@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from ray import serve
 
 from deployments.engine import GenerationRequest, GenerationResult, ModelNotAvailable
+from deployments.engine.download import Offline, download_checkpoint
 from deployments.engine.static_batching import StaticBatchingEngine
 from serve_app.config import BatchingConfig, Settings
 
@@ -35,13 +37,43 @@ class ChatGLMDeployment:
         self.idle_unload_after_s = settings.idle_unload_after_s
         self.idle_unloaded = False
         self.last_request_at = time.monotonic()
+        await self._start_engine(settings)
+        if self.idle_unload_after_s:
+            self._idle_watch = asyncio.create_task(self._unload_when_idle())
+
+    async def _start_engine(self, settings: Settings) -> None:
+        """Load the model, downloading it first when allowed; a replica without weights still
+        starts, and every request then gets the fallback."""
+        try:
+            self.engine.start()
+            return
+        except ModelNotAvailable as error:
+            if not settings.auto_download:
+                logger.warning("LLM not loaded, serving fallback scripts only: %s", error)
+                return
+        logger.info(
+            "no weights at %s: downloading %s@%s",
+            settings.model_path,
+            settings.hub_repo_id,
+            settings.hub_revision,
+        )
+        try:
+            problems = await asyncio.to_thread(
+                download_checkpoint,
+                Path(settings.model_path),
+                settings.hub_repo_id,
+                settings.hub_revision,
+            )
+        except Offline as error:
+            problems = [f"hub unreachable: {error}"]
+        if problems:
+            self.engine.unavailable_reason = f"auto_download failed: {'; '.join(problems)[:400]}"
+            logger.warning("%s; serving fallback scripts only", self.engine.unavailable_reason)
+            return
         try:
             self.engine.start()
         except ModelNotAvailable as error:
-            # A replica without weights still starts: every request then gets the fallback.
-            logger.warning("LLM not loaded, serving fallback scripts only: %s", error)
-        if self.idle_unload_after_s:
-            self._idle_watch = asyncio.create_task(self._unload_when_idle())
+            logger.warning("downloaded, but the model does not load: %s", error)
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
         """Apply batching knobs live (`serve deploy` with a new user_config, no restart)."""

@@ -14,175 +14,10 @@ gives a sha256 for (the LFS weights) are hashed and compared.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
-import os
 import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from fnmatch import fnmatch
 from pathlib import Path
-from typing import TypeVar
 
-DEFAULT_REPOS = {"huggingface": "THUDM/chatglm3-6b", "modelscope": "ZhipuAI/chatglm3-6b"}
-HUGGINGFACE_ENDPOINT = "https://huggingface.co"
-T = TypeVar("T")
-
-
-class Offline(RuntimeError):
-    """The hub could not be reached at all."""
-
-
-@dataclass(frozen=True)
-class ExpectedFile:
-    name: str
-    size: int | None
-    sha256: str | None
-
-
-def network_errors() -> tuple[type[BaseException], ...]:
-    import httpx2  # huggingface_hub 2.x's HTTP client
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    # LocalEntryNotFoundError: snapshot_download could not reach the hub for the file list.
-    return (
-        httpx2.TransportError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        ConnectionError,
-        TimeoutError,
-    )
-
-
-def with_retries(action: Callable[[], T], retries: int, backoff_s: float, what: str) -> T:
-    """Run `action`, retrying network errors with exponential backoff; Offline when all fail."""
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        RemoteEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    not_retryable = (
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-        RemoteEntryNotFoundError,
-        GatedRepoError,
-    )
-
-    for attempt in range(retries + 1):
-        try:
-            return action()
-        except not_retryable:
-            raise  # retrying cannot fix a wrong name
-        except network_errors() as error:
-            if attempt == retries:
-                raise Offline(f"{what} failed after {retries + 1} attempts: {error}") from error
-            delay = backoff_s * 2**attempt
-            print(f"{what}: {type(error).__name__}: {error}; retrying in {delay:.1f} s", flush=True)
-            time.sleep(delay)
-    raise AssertionError("unreachable")
-
-
-def huggingface_endpoint() -> str:
-    return os.environ.get("HF_ENDPOINT", HUGGINGFACE_ENDPOINT).rstrip("/")
-
-
-def download_from_huggingface(
-    repo_id: str, revision: str, local_dir: Path, retries: int, backoff_s: float
-) -> list[ExpectedFile]:
-    """Snapshot the repo at `revision` into `local_dir`; return what the hub says it holds."""
-    from huggingface_hub import HfApi, snapshot_download
-
-    endpoint = huggingface_endpoint()
-    api = HfApi(endpoint=endpoint)
-    info = with_retries(
-        lambda: api.model_info(repo_id, revision=revision, files_metadata=True),
-        retries,
-        backoff_s,
-        f"reading {repo_id}@{revision} from {endpoint}",
-    )
-    siblings = info.siblings
-    # Repos like chatglm3-6b carry the weights twice (.bin and .safetensors): fetch one copy.
-    ignore = ["*.bin", "*.bin.index.json"]
-    if any(s.rfilename.endswith(".safetensors") for s in siblings):
-        siblings = [s for s in siblings if not any(fnmatch(s.rfilename, p) for p in ignore)]
-    else:
-        ignore = []
-    print(f"{repo_id}@{revision} is commit {info.sha}: {len(siblings)} files", flush=True)
-    with_retries(
-        lambda: snapshot_download(
-            repo_id,
-            revision=info.sha,
-            local_dir=local_dir,
-            endpoint=endpoint,
-            ignore_patterns=ignore,
-            max_workers=4,
-        ),
-        retries,
-        backoff_s,
-        f"downloading {repo_id}",
-    )
-    return [ExpectedFile(s.rfilename, s.size, s.lfs.sha256 if s.lfs else None) for s in siblings]
-
-
-def download_from_modelscope(repo_id: str, revision: str, local_dir: Path) -> list[ExpectedFile]:
-    try:
-        from modelscope import snapshot_download
-    except ImportError as error:
-        raise SystemExit("ModelScope source needs `pip install modelscope`") from error
-    snapshot_download(repo_id, revision=revision, local_dir=str(local_dir))
-    return []  # ModelScope gives no per-file metadata here: the index check still runs
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(8 * 1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def damaged_files(local_dir: Path, expected: list[ExpectedFile], check_hashes: bool) -> dict:
-    """Files missing or differing from the hub's size or sha256, with the reason."""
-    damaged: dict[str, str] = {}
-    for file in expected:
-        path = local_dir / file.name
-        if not path.is_file():
-            damaged[file.name] = "missing"
-        elif file.size is not None and path.stat().st_size != file.size:
-            damaged[file.name] = f"{path.stat().st_size} bytes, hub says {file.size}"
-        elif check_hashes and file.sha256 and sha256_of(path) != file.sha256:
-            damaged[file.name] = "sha256 differs from the hub's"
-    return damaged
-
-
-def incomplete_checkpoint(local_dir: Path) -> list[str]:
-    """What a servable checkpoint lacks: config, tokenizer, weights, shards the index names."""
-    problems: list[str] = []
-    if not (local_dir / "config.json").is_file():
-        problems.append("config.json: missing")
-    if not any((local_dir / name).is_file() for name in ("tokenizer.model", "tokenizer.json")):
-        problems.append("no tokenizer (tokenizer.model or tokenizer.json)")
-    indexes = list(local_dir.glob("*.index.json"))
-    if not indexes and not any(any(local_dir.glob(p)) for p in ("*.safetensors", "*.bin")):
-        problems.append("no weight files")
-    for index in indexes:
-        for shard in sorted(set(json.loads(index.read_text())["weight_map"].values())):
-            if not (local_dir / shard).is_file():
-                problems.append(f"{shard}: named in {index.name} but missing")
-    return problems
-
-
-def verify(local_dir: Path, expected: list[ExpectedFile], check_hashes: bool = True) -> list[str]:
-    """Problems with the downloaded directory; damaged files are deleted so a rerun fetches them."""
-    damaged = damaged_files(local_dir, expected, check_hashes)
-    for name, reason in damaged.items():
-        if reason != "missing":
-            (local_dir / name).unlink()
-    problems = [f"{name}: {reason}" for name, reason in damaged.items()]
-    return problems + incomplete_checkpoint(local_dir)
+from deployments.engine.download import DEFAULT_REPOS, Offline, download_checkpoint
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,14 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-hashes", action="store_true", help="check sizes only")
     args = parser.parse_args(argv)
     repo_id = args.repo_id or DEFAULT_REPOS[args.source]
-    args.local_dir.mkdir(parents=True, exist_ok=True)
     try:
-        if args.source == "huggingface":
-            expected = download_from_huggingface(
-                repo_id, args.revision, args.local_dir, args.retries, args.backoff
-            )
-        else:
-            expected = download_from_modelscope(repo_id, args.revision, args.local_dir)
+        problems = download_checkpoint(
+            args.local_dir,
+            repo_id,
+            args.revision,
+            args.source,
+            args.retries,
+            args.backoff,
+            check_hashes=not args.skip_hashes,
+        )
     except Offline as error:
         print(
             f"✖ cannot reach the model hub ({error}).\n"
@@ -212,7 +49,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    problems = verify(args.local_dir, expected, check_hashes=not args.skip_hashes)
     if problems:
         print("✖ verification failed; run again to repair:", *problems, sep="\n  ", file=sys.stderr)
         return 1

@@ -46,7 +46,7 @@ CHAT_TEMPLATE = (
 )
 
 PRESETS = {
-    # ~0.2M parameters: tests load and generate in well under a second.
+    # ~0.3M parameters: tests load and generate in well under a second.
     "tiny": dict(
         vocab_size=2048,
         hidden_size=64,

@@ -37,6 +37,17 @@ class Settings(BaseSettings, BatchingConfig):
         "models/chatglm3-6b",
         description="Local Hugging Face checkpoint directory. Missing weights → fallback only.",
     )
+    auto_download: bool = Field(
+        False,
+        description="When no weights are at model_path, download hub_repo_id@hub_revision there "
+        "at replica start (needs network; the replica serves nothing until it is done).",
+    )
+    hub_repo_id: str = Field(
+        "THUDM/chatglm3-6b", min_length=3, description="Hugging Face repo auto_download fetches."
+    )
+    hub_revision: str = Field(
+        "main", min_length=1, description="Branch, tag or commit auto_download pins."
+    )
     precision: Precision = Field(
         "auto",
         description="int8/nf4 quantize with bitsandbytes. auto = fp32 on CPU; on CUDA bf16/fp16 "

@@ -198,3 +198,45 @@ def test_offline_gives_a_clear_message(monkeypatch, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cannot reach the model hub" in err
     assert "HF_ENDPOINT" in err
+
+
+def test_auto_download_fetches_a_missing_model_at_replica_start(
+    monkeypatch, tmp_path, tiny_model_dir
+):
+    """The ChatGLM deployment's start-up with `auto_download`: the tiny model, served by the
+    stand-in hub, lands at model_path and loads."""
+    import asyncio
+
+    from deployments.chatglm import ChatGLMDeployment
+    from serve_app.config import Settings
+
+    files = {path.name: path.read_bytes() for path in tiny_model_dir.iterdir() if path.is_file()}
+    server = FakeHub(files)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    target = tmp_path / "chatglm3-6b"
+    try:
+        for auto_download, loaded in ((False, False), (True, True)):
+            settings = Settings(model_path=str(target), auto_download=auto_download)
+            replica = ChatGLMDeployment.func_or_class.__new__(ChatGLMDeployment.func_or_class)
+            asyncio.run(replica.__init__(settings))
+            assert replica.engine.loaded is loaded, replica.engine.unavailable_reason
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (target / "model.safetensors").read_bytes() == files["model.safetensors"]
+
+
+def test_auto_download_offline_says_why_and_still_starts(monkeypatch, tmp_path):
+    import asyncio
+
+    from deployments.chatglm import ChatGLMDeployment
+    from serve_app.config import Settings
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setattr("deployments.engine.download.time.sleep", lambda _s: None)
+    settings = Settings(model_path=str(tmp_path / "none"), auto_download=True)
+    replica = ChatGLMDeployment.func_or_class.__new__(ChatGLMDeployment.func_or_class)
+    asyncio.run(replica.__init__(settings))
+    assert not replica.engine.loaded
+    assert replica.engine.unavailable_reason.startswith("auto_download failed: hub unreachable")
