@@ -37,6 +37,7 @@ class ChatGLMDeployment:
         self.idle_unload_after_s = settings.idle_unload_after_s
         self.idle_unloaded = False
         self.last_request_at = time.monotonic()
+        self._lifecycle = asyncio.Lock()  # one load or unload at a time
         await self._start_engine(settings)
         if self.idle_unload_after_s:
             self._idle_watch = asyncio.create_task(self._unload_when_idle())
@@ -97,17 +98,20 @@ class ChatGLMDeployment:
         return await asyncio.to_thread(self.engine.generate, requests)
 
     async def load(self) -> dict[str, Any]:
-        """Load the model (admin route, or the first request after an idle unload)."""
-        self.idle_unloaded = False
-        try:
-            await asyncio.to_thread(self.engine.wakeup)
-        except ModelNotAvailable as error:
-            logger.warning("load failed: %s", error)
+        """Load the model (admin route, or the first request after an idle unload); requests
+        arriving meanwhile wait for it instead of failing."""
+        async with self._lifecycle:
+            try:
+                await asyncio.to_thread(self.engine.wakeup)
+            except ModelNotAvailable as error:
+                logger.warning("load failed: %s", error)
+            self.idle_unloaded = False
         return self.status()
 
     async def unload(self) -> dict[str, Any]:
         """Free the model's memory; requests get the fallback until `load`."""
-        await asyncio.to_thread(self.engine.sleep)
+        async with self._lifecycle:
+            await asyncio.to_thread(self.engine.sleep)
         return self.status()
 
     async def _unload_when_idle(self) -> None:
@@ -116,8 +120,9 @@ class ChatGLMDeployment:
             idle_s = time.monotonic() - self.last_request_at
             if self.engine.loaded and idle_s >= self.idle_unload_after_s:
                 logger.info("idle for %.0f s: unloading the model", idle_s)
-                await self.unload()
-                self.idle_unloaded = True
+                async with self._lifecycle:
+                    self.idle_unloaded = True  # set first: a request arriving now reloads
+                    await asyncio.to_thread(self.engine.sleep)
 
     def status(self) -> dict[str, Any]:
         return {**self.engine.status(), "batching": self.batching.model_dump()}

@@ -15,7 +15,6 @@ from deployments.fallback.keywords import extract_terms
 from deployments.language import cjk_count, resolve_language
 from serve_app.protocol import ScriptRequest, VideoScript
 
-DURATION_TOLERANCE_S = 0.5
 MIN_CHINESE_SHARE = 0.5  # of the letters in a zh script's text
 
 

@@ -80,7 +80,7 @@ async def closed_loop(url: str, concurrency: int, total: int, time_limit_s: floa
                 async with session.post(url, json=BENCH_BODY) as response:
                     reply = await response.json()
                     ok = response.status == 200 and reply.get("status", "completed") == "completed"
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            except (TimeoutError, aiohttp.ClientError, ValueError):
                 ok, reply = False, {}
             latencies.append((time.perf_counter() - started) * 1000)
             if ok:

@@ -18,7 +18,11 @@ from serve_app.task_store import TaskStoreDeployment
 
 def build_app(args: dict[str, Any] | None = None) -> Application:
     settings = Settings(**(args or {}))
-    chat = ChatGLMDeployment.options(user_config=settings.batching_user_config()).bind(settings)
+    chat = ChatGLMDeployment.options(
+        user_config=settings.batching_user_config(),
+        # Room for one batch running and the next one filling; the Serve config may set more.
+        max_ongoing_requests=max(64, 2 * settings.max_batch_size),
+    ).bind(settings)
     processor = ScriptProcessor.bind(settings)
     store = TaskStoreDeployment.bind(str(settings.task_db_path.resolve()))
     return Ingress.bind(chat, processor, store, settings)

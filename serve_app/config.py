@@ -9,11 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 Precision = Literal["auto", "fp32", "fp16", "bf16", "int8", "nf4"]
 Device = Literal["auto", "cpu", "cuda"]
+SYNC_WAIT_MARGIN_S = 5.0  # accepting, preparing and storing a task around the LLM deadline
 
 
 class BatchingConfig(BaseModel):
@@ -51,7 +52,8 @@ class Settings(BaseSettings, BatchingConfig):
     precision: Precision = Field(
         "auto",
         description="int8/nf4 quantize with bitsandbytes. auto = fp32 on CPU; on CUDA bf16/fp16 "
-        "if the weights plus a full batch's KV cache fit in free memory, else int8, else nf4.",
+        "if the weights plus the KV cache of 8 × 4096 tokens fit in free memory, else int8, "
+        "else nf4.",
     )
     allow_downgrade: bool = Field(
         True,
@@ -155,7 +157,7 @@ class Settings(BaseSettings, BatchingConfig):
         5, ge=1, le=3600, description="Retry-After (seconds) sent with an overload 503."
     )
     generation_timeout_s: float = Field(
-        120.0,
+        90.0,
         gt=0.0,
         le=3600.0,
         description="Deadline of the LLM path of one script (all attempts); on expiry the "
@@ -212,6 +214,17 @@ class Settings(BaseSettings, BatchingConfig):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return env_settings, init_settings
+
+    @model_validator(mode="after")
+    def _sync_wait_outlasts_the_generation_deadline(self) -> Settings:
+        # Otherwise `?wait=true` gives up (202) before the deadline's fallback can answer it.
+        if self.sync_wait_timeout_s <= self.generation_timeout_s + SYNC_WAIT_MARGIN_S:
+            raise ValueError(
+                f"sync_wait_timeout_s ({self.sync_wait_timeout_s:g}) must exceed "
+                f"generation_timeout_s ({self.generation_timeout_s:g}) by more than "
+                f"{SYNC_WAIT_MARGIN_S:g} s"
+            )
+        return self
 
     def batching_user_config(self) -> dict[str, Any]:
         """The live knobs the ChatGLM deployment takes through `reconfigure`."""

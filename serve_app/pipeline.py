@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from ray.serve.handle import DeploymentHandle
@@ -22,6 +23,7 @@ from serve_app.script_cache import ScriptCache, cache_key
 logger = logging.getLogger("ray.serve")
 
 LLM_ATTEMPTS = ("llm", "llm_repaired")
+PROCESSOR_FALLBACK_TIMEOUT_S = 10.0
 
 
 class ScriptPipeline:
@@ -74,27 +76,17 @@ class ScriptPipeline:
         if time.monotonic() < self._model_down_until:
             # Known to be down: write the fallback here; two calls to learn that again and a
             # third to the processor would cost ~15x the 0.2 ms the fallback takes.
-            script = build_fallback_script(request).model_dump(mode="json")
-            return outcome(script, "fallback", self._model_down_reason, 0, 0.0)
-        generation_s = 0.0
-        parse_failures = 0
-        deadline = time.monotonic() + self.generation_timeout_s
+            return outcome(local_fallback(request), "fallback", self._model_down_reason, 0, 0.0)
+        progress = LLMProgress()
         try:
-            generation = await self.processor.prepare.remote(request)
-            for source in self.sources:
-                started = time.perf_counter()
-                reply = await self._chat_before(deadline, generation)
-                generation_s += time.perf_counter() - started
-                parsed = await self.processor.parse.remote(request, reply.text)
-                if "script" in parsed:
-                    return outcome(parsed["script"], source, None, parse_failures, generation_s)
-                parse_failures += 1
-                generation = await self.processor.prepare_repair.remote(
-                    request, reply.text, parsed["problem"]
-                )
-            reason = f"parse_failed: {parsed['problem']}"
+            # One deadline over the whole LLM path: a hung processor must not hold a task either.
+            return await asyncio.wait_for(
+                self._ask_the_model(request, progress), self.generation_timeout_s
+            )
         except TimeoutError:
             reason = f"timeout: no valid LLM script within {self.generation_timeout_s:g} s"
+        except UnusableReplies as error:
+            reason = f"parse_failed: {error}"
         except ModelNotAvailable as error:
             reason = f"model_unavailable: {error.reason}"
             self._model_down_until = time.monotonic() + self.settings.model_recheck_s
@@ -103,25 +95,67 @@ class ScriptPipeline:
             logger.warning("LLM path failed, using the fallback: %r", error)
             reason = f"generation_error: {type(error).__name__}: {error}"[:500]
         script = await self._fallback(request)
-        return outcome(script, "fallback", reason, parse_failures, generation_s)
+        return outcome(script, "fallback", reason, progress.parse_failures, progress.generation_s)
 
-    async def _chat_before(self, deadline: float, generation: Any) -> Any:
-        """One chat call that must answer by `deadline`; otherwise it is cancelled in Serve
-        (dropped from the batch queue if it has not started) and TimeoutError is raised."""
+    async def _ask_the_model(self, request: ScriptRequest, progress: LLMProgress) -> dict:
+        """The model's script, after at most one repair turn; UnusableReplies otherwise."""
+        generation = await self.processor.prepare.remote(request)
+        for attempt, source in enumerate(self.sources):
+            started = time.perf_counter()
+            reply = await self._chat(generation)
+            progress.generation_s += time.perf_counter() - started
+            parsed = await self.processor.parse.remote(request, reply.text)
+            if "script" in parsed:
+                return outcome(
+                    parsed["script"],
+                    source,
+                    None,
+                    progress.parse_failures,
+                    progress.generation_s,
+                )
+            progress.parse_failures += 1
+            if attempt == len(self.sources) - 1:
+                raise UnusableReplies(parsed["problem"])
+            generation = await self.processor.prepare_repair.remote(
+                request, reply.text, parsed["problem"]
+            )
+        raise AssertionError("self.sources is never empty")
+
+    async def _chat(self, generation: Any) -> Any:
+        """One chat call; when the deadline cancels it, it is cancelled in Serve too (dropped
+        from the batch queue if it has not started)."""
         response = self.chat.chat.remote(generation)
         try:
-            return await asyncio.wait_for(response, max(0.0, deadline - time.monotonic()))
-        except (TimeoutError, asyncio.CancelledError):
+            return await response
+        except asyncio.CancelledError:
             response.cancel()
             raise
 
     async def _fallback(self, request: ScriptRequest) -> dict[str, Any]:
         try:
-            return await self.processor.fallback.remote(request)
+            return await asyncio.wait_for(
+                self.processor.fallback.remote(request), PROCESSOR_FALLBACK_TIMEOUT_S
+            )
         except Exception as error:
-            # The processor replica is down: the fallback is pure Python, so write it here.
+            # The processor is down or hung: the fallback is pure Python, so write it here.
             logger.warning("script processor unreachable, writing the fallback locally: %r", error)
-            return build_fallback_script(request).model_dump(mode="json")
+            return local_fallback(request)
+
+
+class UnusableReplies(Exception):
+    """Every reply the model gave failed to parse; the message is the last problem."""
+
+
+@dataclass
+class LLMProgress:
+    """What the LLM path spent, kept when it ends in the fallback."""
+
+    generation_s: float = 0.0
+    parse_failures: int = 0
+
+
+def local_fallback(request: ScriptRequest) -> dict[str, Any]:
+    return build_fallback_script(request).model_dump(mode="json")
 
 
 def outcome(

@@ -6,16 +6,15 @@ Models here are data only; behaviour lives in the ingress, the pipeline and the 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCRIPT_LANGUAGES = ("zh", "en")
 MAX_SCENES = 20
 
 
-class Camera(str, Enum):
+class Camera(StrEnum):
     """The shot vocabulary downstream video tools understand."""
 
     WIDE_SHOT = "wide shot"
@@ -137,7 +136,7 @@ class ScriptRequest(BaseModel):
         return stripped
 
 
-class TaskStatus(str, Enum):
+class TaskStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"

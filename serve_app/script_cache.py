@@ -94,10 +94,6 @@ class ScriptCache:
                 self._entries.popitem(last=False)
                 self.evictions += 1
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
     def __len__(self) -> int:
         return len(self._entries)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from ray import serve
 
-UNFINISHED = ("pending", "running")
+UNFINISHED = "status IN ('pending', 'running')"  # SQL: a task nobody has finished yet
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -97,7 +97,7 @@ class TaskStore:
         updated = self._execute(
             "UPDATE tasks SET status = 'running', progress = 10, attempts = attempts + 1,"
             " worker_id = ?, lease_until = ?, started_at = COALESCE(started_at, ?)"
-            " WHERE task_id = ? AND status IN ('pending', 'running')",
+            " WHERE task_id = ? AND " + UNFINISHED,
             (worker_id, now + lease_s, now, task_id),
         ).rowcount
         return self._one(task_id) if updated else None
@@ -106,7 +106,7 @@ class TaskStore:
         return (
             self._execute(
                 "UPDATE tasks SET lease_until = ? WHERE task_id = ? AND worker_id = ?"
-                " AND status IN ('pending', 'running')",
+                " AND " + UNFINISHED,
                 (time.time() + lease_s, task_id, worker_id),
             ).rowcount
             == 1
@@ -121,7 +121,7 @@ class TaskStore:
             "UPDATE tasks SET status = 'completed', progress = 100, result_json = ?,"
             " source = ?, fallback_reason = ?, parse_failures = ?, generation_ms = ?,"
             " completed_at = ?, lease_until = NULL"
-            " WHERE task_id = ? AND worker_id = ? AND status IN ('pending', 'running')",
+            " WHERE task_id = ? AND worker_id = ? AND " + UNFINISHED,
             (
                 json.dumps(outcome["script"], ensure_ascii=False),
                 outcome["source"],
@@ -139,7 +139,7 @@ class TaskStore:
         """Mark an unfinished task failed and return it; None when it is gone or finished."""
         updated = self._execute(
             "UPDATE tasks SET status = 'failed', progress = 100, error = ?, completed_at = ?,"
-            " lease_until = NULL WHERE task_id = ? AND status IN ('pending', 'running')",
+            " lease_until = NULL WHERE task_id = ? AND " + UNFINISHED,
             (error, time.time(), task_id),
         ).rowcount
         return self._one(task_id) if updated else None
@@ -153,8 +153,9 @@ class TaskStore:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 rows = self._db.execute(
-                    "SELECT task_id, attempts FROM tasks WHERE status IN ('pending', 'running')"
-                    " AND lease_until < ? ORDER BY created_at LIMIT ?",
+                    "SELECT task_id, attempts FROM tasks WHERE "
+                    + UNFINISHED
+                    + " AND lease_until < ? ORDER BY created_at LIMIT ?",
                     (now, limit),
                 ).fetchall()
                 adopted = []

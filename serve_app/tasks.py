@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ray.serve.handle import DeploymentHandle
@@ -71,7 +71,9 @@ class TaskRunner:
         running = self._running.get(task_id)
         if running is None:
             return None
-        with contextlib.suppress(asyncio.TimeoutError):
+        # A runner that failed (e.g. the store restarting) leaves the task to its lease; the
+        # route then answers with what the store holds, never with a 500.
+        with contextlib.suppress(TimeoutError, Exception):
             return await asyncio.wait_for(asyncio.shield(running), timeout_s)
         return None
 
@@ -83,16 +85,23 @@ class TaskRunner:
             running.cancel()
 
     def _run_in_background(self, task_id: str, request: ScriptRequest) -> None:
+        if task_id in self._running:
+            return  # already ours: a sweep after failed lease renewals must not run it twice
         runner = asyncio.create_task(self._run(task_id, request))
         self._running[task_id] = runner
-        runner.add_done_callback(lambda _: self._running.pop(task_id, None))
+        runner.add_done_callback(lambda _: self._forget(task_id, runner))
+
+    def _forget(self, task_id: str, runner: asyncio.Task) -> None:
+        if self._running.get(task_id) is runner:
+            del self._running[task_id]
+        self._cancel_reasons.pop(task_id, None)
 
     async def _run(self, task_id: str, request: ScriptRequest) -> dict[str, Any] | None:
         """Run the task to its end; the finished task, or None when it was gone meanwhile."""
-        if await self.store.start.remote(task_id, self.worker_id, self.lease_s) is None:
-            return None  # deleted, or finished by another worker meanwhile
         heartbeat = asyncio.create_task(self._renew_lease(task_id))
         try:
+            if await self.store.start.remote(task_id, self.worker_id, self.lease_s) is None:
+                return None  # deleted, or finished by another worker meanwhile
             result = await self.pipeline.write_script(request)
             finished = await self.store.complete.remote(task_id, self.worker_id, result)
             if finished is None:
@@ -122,8 +131,13 @@ class TaskRunner:
     async def _adopt_orphans_forever(self) -> None:
         while True:
             try:
-                orphans = await self.store.adopt_orphans.remote(
-                    self.worker_id, self.lease_s, self.max_attempts
+                capacity = self.max_unfinished - self.unfinished
+                orphans = (
+                    await self.store.adopt_orphans.remote(
+                        self.worker_id, self.lease_s, self.max_attempts, capacity
+                    )
+                    if capacity > 0
+                    else []
                 )
                 for task in orphans:
                     logger.info("adopting task %s (attempt %d)", task["task_id"], task["attempts"])
@@ -136,7 +150,7 @@ class TaskRunner:
 
 
 def as_datetime(timestamp: float | None) -> datetime | None:
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc) if timestamp else None
+    return datetime.fromtimestamp(timestamp, tz=UTC) if timestamp else None
 
 
 def elapsed_ms(start: float | None, end: float | None) -> float | None:

@@ -6,6 +6,7 @@ covered by the integration tests.
 """
 
 import asyncio
+import collections
 import contextlib
 
 import pytest
@@ -22,13 +23,16 @@ class LocalHandle:
 
     def __init__(self, target):
         self._target = target
+        self.calls: collections.Counter = collections.Counter()
 
     def __getattr__(self, name):
         method = getattr(self._target, name)
+        calls = self.calls
 
         class Method:
             @staticmethod
             async def remote(*args):
+                calls[name] += 1
                 result = method(*args)
                 return await result if asyncio.iscoroutine(result) else result
 
@@ -110,3 +114,49 @@ def test_a_model_known_to_be_down_is_not_asked_again_until_the_recheck(
     assert {o["source"] for o in outcomes} == {"fallback"}
     assert len({o["fallback_reason"] for o in outcomes}) == 1
     assert outcomes[0]["fallback_reason"].startswith("model_unavailable")
+
+
+def test_without_self_repair_a_bad_reply_falls_back_without_a_repair_turn(tiny_model_dir):
+    # Unconstrained, a random model's reply is not JSON: the one attempt fails to parse.
+    settings = Settings(
+        model_path=str(tiny_model_dir),
+        constrained_decoding=False,
+        self_repair=False,
+        max_new_tokens=16,
+    )
+
+    async def write():
+        pipeline = await build_pipeline(settings)
+        return pipeline, await pipeline.write_script(REQUEST)
+
+    pipeline, outcome = asyncio.run(write())
+    assert outcome["source"] == "fallback" and outcome["fallback_reason"].startswith("parse_failed")
+    assert outcome["parse_failures"] == 1
+    assert pipeline.processor.calls["prepare_repair"] == 0
+
+
+class HungProcessor:
+    """A script processor whose prepare never answers in time (a wedged replica)."""
+
+    def __init__(self, settings):
+        self.real = ScriptProcessor.func_or_class(settings)
+
+    async def prepare(self, request):
+        await asyncio.sleep(3600)
+
+    def fallback(self, request):
+        return self.real.fallback(request)
+
+
+def test_the_deadline_covers_a_hung_processor_too(tiny_model_dir):
+    settings = Settings(model_path=str(tiny_model_dir), generation_timeout_s=0.3)
+
+    async def write():
+        chat = LocalChat(settings.model_path)
+        pipeline = ScriptPipeline(LocalHandle(chat), LocalHandle(HungProcessor(settings)), settings)
+        return await pipeline.write_script(REQUEST), chat.calls
+
+    outcome, chat_calls = asyncio.run(write())
+    assert outcome["source"] == "fallback" and outcome["fallback_reason"].startswith("timeout")
+    assert chat_calls == 0
+    VideoScript.model_validate(outcome["script"])

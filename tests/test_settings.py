@@ -49,3 +49,9 @@ def test_readme_documents_every_setting():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     missing = [name for name in Settings.model_fields if f"`VSS_{name.upper()}`" not in readme]
     assert missing == [], f"README's settings table lacks {missing}"
+
+
+def test_sync_wait_must_outlast_the_generation_deadline():
+    with pytest.raises(ValidationError, match="sync_wait_timeout_s"):
+        Settings(sync_wait_timeout_s=60, generation_timeout_s=60)
+    assert Settings(sync_wait_timeout_s=60, generation_timeout_s=50).generation_timeout_s == 50
