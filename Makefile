@@ -10,11 +10,14 @@ TORCH_VERSION ?= 2.13.0
 setup: $(STAMP)
 
 # torch goes in first and pinned: a bare `torch` requirement would pull GBs of CUDA wheels.
+# These machines' package index serves the CPU build of 2.13.0; elsewhere pass e.g.
+# TORCH_PIP_ARGS='--index-url https://download.pytorch.org/whl/cpu' for a CPU-only install.
+TORCH_PIP_ARGS ?=
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -c "import torch" 2>/dev/null || { \
 		echo ">> installing torch==$(TORCH_VERSION)"; \
-		$(BIN)/python -m pip install -q torch==$(TORCH_VERSION); }
+		$(BIN)/python -m pip install -q $(TORCH_PIP_ARGS) torch==$(TORCH_VERSION); }
 	@echo ">> installing video-script-serve and its dependencies into $(VENV)"
 	@$(BIN)/python -m pip install -q -e ".[dev]"
 	@touch $(STAMP)
