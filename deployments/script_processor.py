@@ -11,7 +11,7 @@ from typing import Any
 from ray import serve
 
 from deployments.engine import GenerationRequest
-from deployments.fallback import build_fallback_script
+from deployments.fallback import build_fallback_script, fallback_script_json
 from deployments.prompts import build_messages, build_repair_messages, script_json_schema
 from deployments.script_parser import ScriptParseError, parse_script
 from serve_app.config import Settings
@@ -45,7 +45,7 @@ class ScriptProcessor:
             return {"problem": str(error)}
 
     def fallback(self, request: ScriptRequest) -> dict[str, Any]:
-        return build_fallback_script(request).model_dump(mode="json")
+        return fallback_script_json(request)
 
     def _system_prompt(self, request: ScriptRequest) -> str | None:
         """The request's own persona wins over the deployment's."""

@@ -14,7 +14,7 @@ from typing import Any
 from ray.serve.handle import DeploymentHandle
 
 from deployments.engine import ModelNotAvailable
-from deployments.fallback import build_fallback_script
+from deployments.fallback import fallback_script_json
 from deployments.prompts import TEMPLATE_VERSION
 from serve_app.config import Settings
 from serve_app.protocol import ScriptRequest
@@ -76,7 +76,9 @@ class ScriptPipeline:
         if time.monotonic() < self._model_down_until:
             # Known to be down: write the fallback here; two calls to learn that again and a
             # third to the processor would cost ~15x the 0.2 ms the fallback takes.
-            return outcome(local_fallback(request), "fallback", self._model_down_reason, 0, 0.0)
+            return outcome(
+                fallback_script_json(request), "fallback", self._model_down_reason, 0, 0.0
+            )
         progress = LLMProgress()
         try:
             # One deadline over the whole LLM path: a hung processor must not hold a task either.
@@ -139,7 +141,7 @@ class ScriptPipeline:
         except Exception as error:
             # The processor is down or hung: the fallback is pure Python, so write it here.
             logger.warning("script processor unreachable, writing the fallback locally: %r", error)
-            return local_fallback(request)
+            return fallback_script_json(request)
 
 
 class UnusableReplies(Exception):
@@ -152,10 +154,6 @@ class LLMProgress:
 
     generation_s: float = 0.0
     parse_failures: int = 0
-
-
-def local_fallback(request: ScriptRequest) -> dict[str, Any]:
-    return build_fallback_script(request).model_dump(mode="json")
 
 
 def outcome(

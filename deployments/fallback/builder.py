@@ -32,6 +32,11 @@ class PlannedShot:
     variation: int  # 0 = the beat as written; k > 0 = VARIATIONS[k - 1] added
 
 
+def fallback_script_json(request: ScriptRequest) -> dict:
+    """The fallback script as JSON-ready data, the form it crosses Serve calls and SQLite in."""
+    return build_fallback_script(request).model_dump(mode="json")
+
+
 def build_fallback_script(request: ScriptRequest) -> VideoScript:
     """A storyboard for `request` built from templates: never fails, never repeats a scene."""
     language = resolve_language(request)
