@@ -32,6 +32,8 @@ class ChatGLMDeployment:
             torch_threads=settings.torch_threads,
             wedged_after_s=settings.wedged_after_s,
             allow_downgrade=settings.allow_downgrade,
+            prefix_cache_entries=settings.prefix_cache_entries,
+            prefix_cache_min_tokens=settings.prefix_cache_min_tokens,
         )
         self.batching = BatchingConfig.model_validate(settings.batching_user_config())
         self.idle_unload_after_s = settings.idle_unload_after_s

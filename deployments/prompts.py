@@ -13,7 +13,7 @@ from deployments.fallback.library import STYLES
 from deployments.language import ScriptLanguage, resolve_language
 from serve_app.protocol import MAX_SCENES, Camera, ScriptRequest
 
-TEMPLATE_VERSION = "2026-11-26.1"
+TEMPLATE_VERSION = "2026-11-26.2"
 MAX_SYSTEM_PROMPT_CHARS = 2000
 MAX_ECHOED_OUTPUT_CHARS = 3000  # of a failed reply, shown back to the model in the repair turn
 DEFAULT_SCENE_RANGE = (3, 8)
@@ -72,26 +72,32 @@ _SCENE_EXAMPLE: dict[ScriptLanguage, dict[str, Any]] = {
     },
 }
 
+# The fixed rules come first and the request last, so every request in a language starts with
+# the same few hundred tokens: the engine's prefix cache prefills them once (deployments/engine/
+# prefix_cache.py), and the request sits right before the answer.
 _USER_TEMPLATES: dict[ScriptLanguage, str] = {
     "zh": """请为下面的需求写一个短视频分镜脚本。
-需求：{prompt}
-风格：{style}
-总时长：{duration} 秒，所有场景的 duration 之和等于总时长
-场景数：{scenes}
 语言：title、description、action、narration 用中文；visual_prompt 必须用英文
 camera 只能取以下值之一：{cameras}
-每个场景内容不同，不要重复。只输出一个 JSON 对象，不要代码块，不要任何解释。格式：
-{example}""",
+所有场景的 duration 之和等于总时长。每个场景内容不同，不要重复。
+只输出一个 JSON 对象，不要代码块，不要任何解释。格式：
+{example}
+
+需求：{prompt}
+风格：{style}
+总时长：{duration} 秒
+场景数：{scenes}""",
     "en": """Write a short-video storyboard for the request below.
-Request: {prompt}
-Style: {style}
-Total length: {duration} seconds; the scenes' durations must add up to it
-Number of scenes: {scenes}
 Language: title, description, action and narration in English; visual_prompt in English
 camera must be one of: {cameras}
-Every scene must be different. Output one JSON object only: no code fences, no explanations.
-Format:
-{example}""",
+The scenes' durations must add up to the total length. Every scene must be different.
+Output one JSON object only: no code fences, no explanations. Format:
+{example}
+
+Request: {prompt}
+Style: {style}
+Total length: {duration} seconds
+Number of scenes: {scenes}""",
 }
 
 _REPAIR_TEMPLATES: dict[ScriptLanguage, str] = {

@@ -67,6 +67,19 @@ class Settings(BaseSettings, BatchingConfig):
         le=256,
         description="CPU threads for torch in the model replica; 0 = torch default.",
     )
+    prefix_cache_entries: int = Field(
+        8,
+        ge=0,
+        le=256,
+        description="Prompt prefixes whose KV cache the static engine keeps (least recently used "
+        "go): a request starting with one prefills only the rest. 0 = off.",
+    )
+    prefix_cache_min_tokens: int = Field(
+        64,
+        ge=1,
+        le=8192,
+        description="Shortest shared prompt prefix (in tokens) worth a prefix-cache entry.",
+    )
 
     # Sampling defaults for script generation
     max_new_tokens: int = Field(1024, ge=1, le=8192, description="Generation budget per script.")

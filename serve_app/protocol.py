@@ -211,6 +211,17 @@ class ModelCounters(BaseModel):
     oom_batch_splits: int = Field(0, description="Batches split in halves after out-of-memory.")
 
 
+class PrefixCacheStats(BaseModel):
+    """The engine's prompt-prefix KV cache (deployments/engine/prefix_cache.py)."""
+
+    entries: int
+    max_entries: int
+    hits: int = Field(description="Requests that started with a cached prefix.")
+    misses: int
+    reused_tokens: int = Field(description="Prompt tokens not prefilled thanks to hits.")
+    prefilled_prefixes: int = Field(description="Prefixes computed and stored so far.")
+
+
 class ScriptCounters(BaseModel):
     llm: int = 0
     llm_repaired: int = 0
@@ -249,6 +260,7 @@ class ModelStatus(BaseModel):
     host_rss_mb: float | None = None
     batching: BatchingStatus
     counters: ModelCounters
+    prefix_cache: PrefixCacheStats | None = Field(None, description="null for other engines.")
     scripts: ScriptCounters
     cache: CacheStats | None = Field(None, description="null when caching is off.")
 

@@ -24,7 +24,7 @@ FOREST = ScriptRequest(prompt="制作一段关于森林探险的短视频", styl
 
 
 def _example_in(user_message: str) -> dict:
-    return json.loads(user_message[user_message.index("{") :])
+    return json.JSONDecoder().raw_decode(user_message, user_message.index("{"))[0]
 
 
 def test_chinese_request_gets_chinese_messages_with_every_requirement():
@@ -38,6 +38,19 @@ def test_chinese_request_gets_chinese_messages_with_every_requirement():
     assert "戏剧化的光影" in content  # the cinematic style guide, in Chinese
     assert CAMERA_NAMES in content
     assert _example_in(content)["language"] == "zh"
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_requests_in_one_language_share_everything_up_to_the_request(language: str):
+    # The engine's prefix cache prefills this shared start once for all requests.
+    first, second = (
+        ScriptRequest(prompt=p, language=language, num_scenes=n, duration_s=d, style=s)
+        for p, n, d, s in [("森林探险", 3, 30, "anime"), ("城市夜景", None, 60, None)]
+    )
+    a, b = (build_messages(r)[1]["content"] for r in (first, second))
+    shared = a[: next(i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)]
+    assert json.dumps(_example_in(a), ensure_ascii=False) in shared  # rules and example
+    assert first.prompt not in shared and first.prompt in a
 
 
 def test_english_request_gets_english_messages():

@@ -14,6 +14,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 from deployments.engine.base import ChatEngine, EngineCounters, GenerationRequest, GenerationResult
 from deployments.engine.loading import LoadedModel, ModelNotAvailable, free_memory, load_model
 from deployments.engine.memory import memory_report
+from deployments.engine.prefix_cache import PrefixCache, layout_batch
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ class StaticBatchingEngine(ChatEngine):
         torch_threads: int = 0,
         wedged_after_s: float = 600.0,
         allow_downgrade: bool = True,
+        prefix_cache_entries: int = 8,
+        prefix_cache_min_tokens: int = 64,
     ):
         self.model_path = model_path
         self.precision = precision
@@ -48,6 +51,7 @@ class StaticBatchingEngine(ChatEngine):
         if torch_threads:
             torch.set_num_threads(torch_threads)
         self.counters = EngineCounters()
+        self.prefix_cache = PrefixCache(prefix_cache_entries, prefix_cache_min_tokens)
         self.unavailable_reason: str | None = "not loaded yet"
         self._model: LoadedModel | None = None
         self._generate_lock = threading.Lock()
@@ -67,6 +71,7 @@ class StaticBatchingEngine(ChatEngine):
     def sleep(self) -> None:
         with self._generate_lock:
             self._model = None
+            self.prefix_cache.clear()
             self.unavailable_reason = "unloaded"
             gc.collect()
             if torch.cuda.is_available():
@@ -141,9 +146,10 @@ class StaticBatchingEngine(ChatEngine):
             ]
             for r in group
         ]
-        batch = tokenizer.pad({"input_ids": prompts}, padding_side="left", return_tensors="pt")
-        input_ids = batch["input_ids"].to(loaded.device)
-        attention_mask = batch["attention_mask"].to(loaded.device)
+        input_ids, attention_mask, cache = layout_batch(
+            prompts, self.prefix_cache.assign(prompts, model), tokenizer.pad_token_id, model.config
+        )
+        input_ids, attention_mask = input_ids.to(loaded.device), attention_mask.to(loaded.device)
         prompt_length = input_ids.shape[1]
         budgets = [r.max_new_tokens for r in group]
         first = group[0]
@@ -165,6 +171,7 @@ class StaticBatchingEngine(ChatEngine):
         output = model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,
+            cache=cache,
             max_new_tokens=max(budgets),
             min_new_tokens=max(budgets) if first.ignore_eos else None,
             stopping_criteria=StoppingCriteriaList(
@@ -188,6 +195,7 @@ class StaticBatchingEngine(ChatEngine):
             "loaded": loaded is not None,
             "reason": self.unavailable_reason,
             "counters": {**self.counters.as_dict(), "oom_batch_splits": self.oom_batch_splits},
+            "prefix_cache": self.prefix_cache.stats(),
             **memory_report(),
         }
         if loaded is not None:

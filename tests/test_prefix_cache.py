@@ -1,0 +1,116 @@
+"""Prefix caching on the real tiny GLM checkpoint: same tokens out, fewer tokens prefilled."""
+
+from contextlib import contextmanager
+
+import pytest
+
+from deployments.engine import GenerationRequest, StaticBatchingEngine
+from deployments.engine.prefix_cache import PrefixCache, common_prefix_length
+from deployments.prompts import build_messages
+from serve_app.protocol import ScriptRequest
+
+
+def storyboard(prompt: str, **fields) -> GenerationRequest:
+    messages = build_messages(ScriptRequest(prompt=prompt, **fields))
+    return GenerationRequest(messages, max_new_tokens=10, temperature=0.0)
+
+
+REQUESTS = [
+    storyboard("制作一段关于森林探险的短视频"),
+    storyboard("城市夜景延时摄影", num_scenes=4, style="cyberpunk"),
+    storyboard("A cat learning to surf", duration_s=20),
+    GenerationRequest([{"role": "user", "content": "hi"}], max_new_tokens=10, temperature=0.0),
+    storyboard("介绍一款新咖啡机"),
+    storyboard("A rainy day in London", num_scenes=3),
+]
+
+
+@contextmanager
+def counting_embedded_tokens(engine: StaticBatchingEngine):
+    """Counts the token positions the model embeds (i.e. computes) while the block runs."""
+    counted = [0]
+    embeddings = engine._model.model.get_input_embeddings()
+    hook = embeddings.register_forward_hook(
+        lambda _m, args, _o: counted.__setitem__(0, counted[0] + args[0].numel())
+    )
+    try:
+        yield counted
+    finally:
+        hook.remove()
+
+
+@pytest.fixture(scope="module")
+def engines(tiny_model_dir):
+    cached = StaticBatchingEngine(str(tiny_model_dir), prefix_cache_min_tokens=32)
+    plain = StaticBatchingEngine(str(tiny_model_dir), prefix_cache_entries=0)
+    cached.start()
+    plain.start()
+    return cached, plain
+
+
+def test_cached_prefixes_give_the_same_greedy_tokens_as_full_prefill(engines):
+    cached, plain = engines
+    expected = [r.text for r in plain.generate(REQUESTS)]
+    # First round discovers the shared instructions; the second starts every storyboard row
+    # from the cache, in one batch with a row that has no cached prefix ("hi").
+    for _ in range(2):
+        with counting_embedded_tokens(cached) as embedded:
+            results = cached.generate(REQUESTS)
+        assert [r.text for r in results] == expected
+    with counting_embedded_tokens(plain) as embedded_without_cache:
+        plain.generate(REQUESTS)
+    assert embedded[0] < embedded_without_cache[0] / 2  # the model really skipped the prefixes
+    assert [r.prompt_tokens for r in results] == [r.prompt_tokens for r in plain.generate(REQUESTS)]
+    stats = cached.prefix_cache.stats()
+    assert stats["hits"] >= 5 and stats["reused_tokens"] > 5 * 200
+    assert plain.prefix_cache.stats()["hits"] == 0
+    assert cached.status()["prefix_cache"] == cached.prefix_cache.stats()
+
+
+def test_one_request_at_a_time_reuses_the_prefix_of_earlier_ones(engines, tiny_model_dir):
+    plain = engines[1]
+    engine = StaticBatchingEngine(str(tiny_model_dir), prefix_cache_min_tokens=32)
+    engine.start()
+    zh_requests = [REQUESTS[0], REQUESTS[1], REQUESTS[4]]
+    for request in zh_requests:
+        assert engine.generate([request])[0].text == plain.generate([request])[0].text
+    # The first had nothing to share with; the second found the first's instructions.
+    assert (engine.prefix_cache.misses, engine.prefix_cache.hits) == (1, 2)
+
+
+def test_sleep_forgets_the_cache(tiny_model_dir):
+    engine = StaticBatchingEngine(str(tiny_model_dir), prefix_cache_min_tokens=32)
+    engine.start()
+    engine.generate(REQUESTS[:2])
+    assert engine.prefix_cache.stats()["entries"] >= 1
+    engine.sleep()
+    assert engine.prefix_cache.stats()["entries"] == 0
+
+
+@pytest.fixture(scope="module")
+def tiny_model(engines):
+    return engines[0]._model.model
+
+
+def test_prefixes_shorter_than_min_tokens_are_not_cached(tiny_model):
+    cache = PrefixCache(max_entries=4, min_tokens=8)
+    short_shared = [[1, 2, 3, 4, 5, 6, 7, 10, 11], [1, 2, 3, 4, 5, 6, 7, 20, 21]]
+    assert cache.assign(short_shared, tiny_model) == [None, None]
+    long_shared = [[*range(1, 13), 30], [*range(1, 13), 40]]
+    first, second = cache.assign(long_shared, tiny_model)
+    assert first is second and first.tokens == tuple(range(1, 13))
+
+
+def test_the_cache_keeps_at_most_max_entries(tiny_model):
+    cache = PrefixCache(max_entries=2, min_tokens=4)
+    for start in (100, 200, 300):
+        shared = list(range(start, start + 6))
+        cache.assign([[*shared, 1], [*shared, 2]], tiny_model)
+    assert cache.stats()["entries"] == 2 and cache.stats()["prefilled_prefixes"] == 3
+
+
+def test_common_prefix_length():
+    assert common_prefix_length((1, 2, 3), (1, 2, 4)) == 2
+    assert common_prefix_length((1, 2), (1, 2, 3)) == 2
+    assert common_prefix_length((5,), (1,)) == 0
+    assert common_prefix_length((), (1,)) == 0
