@@ -2,9 +2,10 @@
 
     VSS_MODEL_PATH=models/bench python -m uvicorn loadtests.baseline_server:app --port 8100
 
-Same engine code, prompt builder and settings (`VSS_*`) as the service, no Ray and no batching:
-each request is one `generate()` call, one at a time (the engine's lock serialises them, as one
-model on one device must).
+Same engine code, prompt builder and settings (`VSS_*`) as the service, but no Ray, no batching
+and no prefix cache (the original platform had neither): each request is one `generate()` call
+over its whole prompt, one at a time (the engine's lock serialises them, as one model on one
+device must).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ engine = StaticBatchingEngine(
     precision=settings.precision,
     device=settings.device,
     torch_threads=settings.torch_threads,
+    prefix_cache_entries=0,
 )
 
 

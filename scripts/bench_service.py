@@ -5,9 +5,10 @@
 For each model: (a) baseline (loadtests/baseline_server.py), (b) this service with
 max_batch_size 1, (c) this service with dynamic batching; a direct engine call (Serve overhead =
 (c) p50 at concurrency 1 minus it) and the engine's own static batch (the ceiling (c) chases).
-Then (d) the fallback path with no model at concurrency 32. Every LLM request is the same
-storyboard prompt, greedy, EOS ignored, --new-tokens long. Closed-loop clients: each of
-`concurrency` workers sends its next request as soon as the last one answers.
+Then (d) the fallback path with no model at concurrency 32. Every LLM request is one of five
+Chinese storyboard requests, in turn (same shape, different subjects: the shared instructions
+can be prefix-cached, the requests cannot), greedy, EOS ignored, --new-tokens long. Closed-loop
+clients: each of `concurrency` workers sends its next request as soon as the last one answers.
 Writes bench_results/service.json and throughput / p95 plots per model.
 """
 
@@ -17,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import itertools
 import json
 import os
 import statistics
@@ -33,11 +35,12 @@ import httpx
 
 from deployments.engine import GenerationRequest, StaticBatchingEngine
 from deployments.prompts import build_messages
+from loadtests.prompts import ZH_PROMPTS
 from loadtests.service import ROOT, ServeProcess, free_port, model_args
 from serve_app.protocol import ScriptRequest
 
 RESULTS_DIR = ROOT / "bench_results"
-BENCH_BODY = {"prompt": "制作一段关于森林探险的短视频", "duration_s": 30, "num_scenes": 5}
+BENCH_BODIES = [{"prompt": prompt, "duration_s": 30, "num_scenes": 5} for prompt in ZH_PROMPTS]
 TORCH_THREADS = os.cpu_count() or 1
 
 
@@ -64,12 +67,14 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def closed_loop(url: str, concurrency: int, total: int, time_limit_s: float) -> dict:
-    """POST BENCH_BODY `total` times from `concurrency` workers; latencies and replies."""
+    """POST BENCH_BODIES in turn, `total` times from `concurrency` workers; latencies and
+    replies."""
     latencies: list[float] = []
     replies: list[dict] = []
     errors = 0
     issued = 0
     deadline = time.monotonic() + time_limit_s
+    bodies = itertools.cycle(BENCH_BODIES)
 
     async def worker(session: aiohttp.ClientSession) -> None:
         nonlocal issued, errors
@@ -77,7 +82,7 @@ async def closed_loop(url: str, concurrency: int, total: int, time_limit_s: floa
             issued += 1
             started = time.perf_counter()
             try:
-                async with session.post(url, json=BENCH_BODY) as response:
+                async with session.post(url, json=next(bodies)) as response:
                     reply = await response.json()
                     ok = response.status == 200 and reply.get("status", "completed") == "completed"
             except (TimeoutError, aiohttp.ClientError, ValueError):
@@ -202,22 +207,25 @@ def direct_engine(model: str, args) -> dict:
         model_args(model)["model_path"], "fp32", "cpu", torch_threads=TORCH_THREADS
     )
     engine.start()
-    request = GenerationRequest(
-        messages=build_messages(ScriptRequest(**BENCH_BODY)),
-        max_new_tokens=args.new_tokens,
-        temperature=0.0,
-        ignore_eos=True,
-    )
-    engine.generate([request])
+    requests = [
+        GenerationRequest(
+            messages=build_messages(ScriptRequest(**body)),
+            max_new_tokens=args.new_tokens,
+            temperature=0.0,
+            ignore_eos=True,
+        )
+        for body in BENCH_BODIES
+    ]
+    engine.generate(requests[:2])  # warm-up; the shared instructions get cached, as in (c)
     single = []
-    for _ in range(args.min_requests):
+    for request in itertools.islice(itertools.cycle(requests), args.min_requests):
         started = time.perf_counter()
         engine.generate([request])
         single.append((time.perf_counter() - started) * 1000)
     batched = {}
     for batch in sorted({16, args.max_batch_size}):
         started = time.perf_counter()
-        results = engine.generate([request] * batch)
+        results = engine.generate(list(itertools.islice(itertools.cycle(requests), batch)))
         batched[batch] = sum(r.completion_tokens for r in results) / (time.perf_counter() - started)
     del engine
     gc.collect()
