@@ -80,6 +80,14 @@ class Settings(BaseSettings, BatchingConfig):
         le=8192,
         description="Shortest shared prompt prefix (in tokens) worth a prefix-cache entry.",
     )
+    engine: Literal["auto", "static", "continuous"] = Field(
+        "auto",
+        description="How the model replica batches. static: @serve.batch forms a batch and one "
+        "generate() call runs it. continuous: transformers' continuous batching, each request "
+        "joins and leaves the running batch token by token (no constrained decoding; one "
+        "greedy-or-sampling mode from temperature). auto: the one measured faster on the device "
+        "— static on CPU; static on CUDA too until a GPU measurement says otherwise.",
+    )
 
     # Sampling defaults for script generation
     max_new_tokens: int = Field(1024, ge=1, le=8192, description="Generation budget per script.")
@@ -236,6 +244,16 @@ class Settings(BaseSettings, BatchingConfig):
                 f"sync_wait_timeout_s ({self.sync_wait_timeout_s:g}) must exceed "
                 f"generation_timeout_s ({self.generation_timeout_s:g}) by more than "
                 f"{SYNC_WAIT_MARGIN_S:g} s"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _continuous_engine_cannot_constrain_decoding(self) -> Settings:
+        if self.engine == "continuous" and self.constrained_decoding:
+            raise ValueError(
+                "engine 'continuous' cannot do constrained_decoding (transformers' continuous "
+                "batching runs no per-request logits processors): set constrained_decoding to "
+                "false or use engine 'static' or 'auto'"
             )
         return self
 

@@ -31,6 +31,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return out
 
 
+def ask(text: str, **sampling):
+    """A one-message chat request, greedy unless told otherwise."""
+    from deployments.engine import GenerationRequest
+
+    sampling.setdefault("temperature", 0.0)
+    return GenerationRequest([{"role": "user", "content": text}], **sampling)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

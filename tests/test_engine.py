@@ -4,13 +4,9 @@ import threading
 import time
 
 import pytest
+from conftest import ask
 
-from deployments.engine import GenerationRequest, ModelNotAvailable, StaticBatchingEngine
-
-
-def ask(text, **sampling):
-    sampling.setdefault("temperature", 0.0)
-    return GenerationRequest([{"role": "user", "content": text}], **sampling)
+from deployments.engine import ModelNotAvailable, StaticBatchingEngine
 
 
 @pytest.fixture(scope="module")

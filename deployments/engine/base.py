@@ -50,6 +50,11 @@ class EngineCounters:
         self.generated_tokens += generated_tokens
         self.batch_sizes[size] = self.batch_sizes.get(size, 0) + 1
 
+    def record_request(self, generated_tokens: int) -> None:
+        """Continuous batching finishes requests one at a time: no batches to count."""
+        self.requests += 1
+        self.generated_tokens += generated_tokens
+
     def as_dict(self) -> dict[str, Any]:
         mean = self.requests / self.batches if self.batches else 0.0
         return {

@@ -60,6 +60,17 @@ class LoadedModel:
     def parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
+    def describe(self) -> dict[str, Any]:
+        """What /api/model/status says about the loaded model."""
+        return {
+            "precision": self.precision,
+            "precision_downgrades": self.downgrades,
+            "layout": self.layout,
+            "device": self.device,
+            "load_time_s": round(self.load_time_s, 3),
+            "parameters": self.parameters,
+        }
+
 
 def resolve_device(device: str) -> str:
     if device == "auto":
