@@ -1,4 +1,7 @@
-"""The GPU-pinned chat deployment: Serve's dynamic batching in front of a chat engine.
+"""The GPU-pinned chat deployment: Serve in front of a chat engine.
+
+With the static engine, Serve's dynamic batching (@serve.batch) forms the batches; the continuous
+engine schedules requests itself, so each call goes straight to it.
 
 It knows nothing about storyboards: messages and sampling in, text out. `num_gpus` comes from
 the Serve config (1 in serve_config.yaml, 0 in the CPU profile).
@@ -14,27 +17,50 @@ from typing import Any
 
 from ray import serve
 
-from deployments.engine import GenerationRequest, GenerationResult, ModelNotAvailable
+from deployments.engine import (
+    ChatEngine,
+    ContinuousBatchingEngine,
+    GenerationRequest,
+    GenerationResult,
+    ModelNotAvailable,
+    StaticBatchingEngine,
+)
 from deployments.engine.download import Offline, download_checkpoint
-from deployments.engine.static_batching import StaticBatchingEngine
+from deployments.engine.modes import resolve_engine
 from serve_app.config import BatchingConfig, Settings
 
 logger = logging.getLogger("ray.serve")
 
 
-@serve.deployment(name="ChatGLM", max_ongoing_requests=64, health_check_period_s=10)
-class ChatGLMDeployment:
-    async def __init__(self, settings: Settings):
-        self.engine = StaticBatchingEngine(
-            model_path=settings.model_path,
-            precision=settings.precision,
-            device=settings.device,
-            torch_threads=settings.torch_threads,
-            wedged_after_s=settings.wedged_after_s,
-            allow_downgrade=settings.allow_downgrade,
+def build_engine(settings: Settings) -> ChatEngine:
+    """The engine `settings.engine` names; `auto` resolves per device (deployments/engine/modes)."""
+    common = dict(
+        model_path=settings.model_path,
+        precision=settings.precision,
+        device=settings.device,
+        torch_threads=settings.torch_threads,
+        wedged_after_s=settings.wedged_after_s,
+        allow_downgrade=settings.allow_downgrade,
+    )
+    if resolve_engine(settings.engine, settings.device, settings.constrained_decoding) == "static":
+        return StaticBatchingEngine(
+            **common,
             prefix_cache_entries=settings.prefix_cache_entries,
             prefix_cache_min_tokens=settings.prefix_cache_min_tokens,
         )
+    return ContinuousBatchingEngine(
+        **common,
+        max_batch_size=settings.max_batch_size,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+    )
+
+
+@serve.deployment(name="ChatGLM", max_ongoing_requests=64, health_check_period_s=10)
+class ChatGLMDeployment:
+    async def __init__(self, settings: Settings):
+        self.engine = build_engine(settings)
+        self.continuous = isinstance(self.engine, ContinuousBatchingEngine)
         self.batching = BatchingConfig.model_validate(settings.batching_user_config())
         self.idle_unload_after_s = settings.idle_unload_after_s
         self.idle_unloaded = False
@@ -84,6 +110,8 @@ class ChatGLMDeployment:
         self.generate_batch.set_max_batch_size(self.batching.max_batch_size)
         self.generate_batch.set_batch_wait_timeout_s(self.batching.batch_wait_timeout_s)
         logger.info("batching: %s", self.batching.model_dump())
+        if self.continuous:
+            logger.info("the continuous engine takes max_batch_size at its next load")
 
     async def chat(self, request: GenerationRequest) -> GenerationResult:
         self.last_request_at = time.monotonic()
@@ -91,6 +119,9 @@ class ChatGLMDeployment:
             await self.load()
         if not self.engine.loaded:
             raise ModelNotAvailable(self.engine.model_path, self.engine.unavailable_reason)
+        if self.continuous:
+            # Awaited on this event loop, no thread per request: only max_ongoing_requests caps it.
+            return await self.engine.chat(request)
         return await self.generate_batch(request)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.05)
@@ -127,7 +158,8 @@ class ChatGLMDeployment:
                     await asyncio.to_thread(self.engine.sleep)
 
     def status(self) -> dict[str, Any]:
-        return {**self.engine.status(), "batching": self.batching.model_dump()}
+        engine = "continuous" if self.continuous else "static"
+        return {"engine": engine, **self.engine.status(), "batching": self.batching.model_dump()}
 
     def check_health(self) -> None:
         self.engine.check_health()

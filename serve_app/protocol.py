@@ -204,11 +204,16 @@ class ModelCounters(BaseModel):
     max_batch_size_seen: int = 0
     generated_tokens: int = 0
     failures: int = 0
-    busy_s: float = Field(0.0, description="Seconds the engine spent in generate().")
+    busy_s: float = Field(
+        0.0,
+        description="Seconds the engine was generating: in generate() (static), with a request "
+        "in flight (continuous).",
+    )
     batch_size_histogram: dict[str, int] = Field(
         default_factory=dict, description="Batches run, by batch size."
     )
     oom_batch_splits: int = Field(0, description="Batches split in halves after out-of-memory.")
+    in_flight: int = Field(0, description="Continuous engine: requests queued or generating.")
 
 
 class PrefixCacheStats(BaseModel):
@@ -243,6 +248,9 @@ class CacheStats(BaseModel):
 
 
 class ModelStatus(BaseModel):
+    engine: Literal["static", "continuous"] = Field(
+        "static", description="The engine serving (the `engine` setting, `auto` resolved)."
+    )
     model_path: str
     loaded: bool
     reason: str | None = None
@@ -261,6 +269,9 @@ class ModelStatus(BaseModel):
     batching: BatchingStatus
     counters: ModelCounters
     prefix_cache: PrefixCacheStats | None = Field(None, description="null for other engines.")
+    kv_cache_tokens: int | None = Field(
+        None, description="Continuous engine: its paged KV cache; null for the static engine."
+    )
     scripts: ScriptCounters
     cache: CacheStats | None = Field(None, description="null when caching is off.")
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 
 import httpx
 import pytest
+from conftest import ServeApp
 
 from serve_app.protocol import TaskResponse, VideoScript
 
@@ -31,6 +33,19 @@ def create(client, body, **params) -> httpx.Response:
     return client.post("/api/tasks/", json=body, params=params)
 
 
+def burst(app, count: int) -> list[httpx.Response]:
+    """`count` different ?wait=true tasks sent at once."""
+
+    async def send_all():
+        async with httpx.AsyncClient(base_url=app.url, timeout=300) as session:
+            bodies = [{"prompt": f"{FOREST} {i}"} for i in range(count)]
+            return await asyncio.gather(
+                *(session.post("/api/tasks/", json=b, params={"wait": "true"}) for b in bodies)
+            )
+
+    return asyncio.run(send_all())
+
+
 def test_health_reports_the_loaded_model(client, tiny_model_dir):
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["llm_loaded"] is True
@@ -49,7 +64,8 @@ def test_async_task_is_accepted_then_completes(client):
     response = create(client, {"prompt": FOREST})
     assert response.status_code == 202
     task = TaskResponse.model_validate(response.json())
-    assert task.status in ("pending", "running", "completed")
+    # Stored already running under the accepting replica's lease, in one call.
+    assert task.status == "running" and task.attempts == 1 and task.started_at is not None
     assert response.headers["location"] == f"/api/tasks/{task.task_id}"
     for _ in range(600):
         task = TaskResponse.model_validate(client.get(response.headers["location"]).json())
@@ -146,15 +162,7 @@ def test_openapi_documents_the_contract(client):
 
 def test_concurrent_requests_are_batched(app, client):
     before = client.get("/api/model/status").json()["counters"]
-
-    async def burst():
-        async with httpx.AsyncClient(base_url=app.url, timeout=300) as session:
-            bodies = [{"prompt": f"{FOREST} {i}"} for i in range(16)]
-            return await asyncio.gather(
-                *(session.post("/api/tasks/", json=b, params={"wait": "true"}) for b in bodies)
-            )
-
-    responses = asyncio.run(burst())
+    responses = burst(app, 16)
     assert all(r.status_code == 200 for r in responses)
     after = client.get("/api/model/status").json()["counters"]
     requests = after["requests"] - before["requests"]
@@ -173,3 +181,24 @@ def test_unload_serves_the_fallback_and_load_brings_the_model_back(client):
     assert task["result"]["language"] == "en"
     assert client.post("/api/model/load").json()["loaded"] is True
     assert client.get("/health").json()["llm_loaded"] is True
+
+
+def test_the_continuous_engine_serves_through_serve(app):
+    """Last in this module: it replaces the module's app (same cluster, same port) with one on
+    the continuous engine, so no test after it may rely on the static one."""
+    config = copy.deepcopy(app.config)
+    config["applications"][0]["args"].update(engine="continuous", constrained_decoding=False)
+    ServeApp(config).deploy()
+    with app.client() as client:
+        deadline = time.monotonic() + 60
+        while client.get("/api/model/status").json().get("engine") != "continuous":
+            assert time.monotonic() < deadline, "the continuous replica never came up"
+            time.sleep(0.5)
+        tasks = [response.json() for response in burst(app, 8)]
+        # Unconstrained, the random model's replies never parse: each task asked the model twice
+        # (reply, self-repair) before the fallback wrote it.
+        assert all(t["fallback_reason"].startswith("parse_failed") for t in tasks), tasks[0]
+        status = client.get("/api/model/status").json()
+        assert status["counters"]["requests"] >= 16 and status["counters"]["in_flight"] == 0
+        assert client.post("/api/model/unload").json()["loaded"] is False
+        assert client.post("/api/model/load").json()["loaded"] is True
