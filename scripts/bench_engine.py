@@ -1,7 +1,7 @@
 """Engine benchmark, no Ray: load time, peak memory, tokens/s per batch size, 400-token script time.
 
     python scripts/bench_engine.py --model models/bench --precision fp32 bf16
-    python scripts/bench_engine.py --model models/bench --continuous      # + transformers' CB
+    python scripts/bench_engine.py --model models/bench --continuous      # + the continuous engine
     python scripts/bench_engine.py --full-size --device cuda --precision fp16 bf16
 
 `--full-size` builds a random-weight model with ChatGLM3-6B's shapes directly on the device
@@ -22,8 +22,15 @@ from pathlib import Path
 
 import torch
 
-from deployments.engine import GenerationRequest, LoadedModel, StaticBatchingEngine, load_model
+from deployments.engine import (
+    ChatEngine,
+    GenerationRequest,
+    LoadedModel,
+    StaticBatchingEngine,
+    load_model,
+)
 from deployments.engine.chatglm3 import glm_config
+from deployments.engine.continuous_batching import ContinuousBatchingEngine
 from deployments.engine.loading import resolve_device
 from deployments.engine.quantization import DTYPES
 from deployments.prompts import build_messages
@@ -77,6 +84,22 @@ class PrebuiltEngine(StaticBatchingEngine):
         self.unavailable_reason = None
 
 
+class PrebuiltContinuousEngine(ContinuousBatchingEngine):
+    """The continuous-batching engine, as deployed, around a model already in memory."""
+
+    def __init__(self, loaded: LoadedModel, max_batch_size: int):
+        super().__init__(
+            "<in memory>",
+            precision=loaded.precision,
+            device=loaded.device,
+            max_batch_size=max_batch_size,
+        )
+        self.prebuilt = loaded
+
+    def _load(self) -> LoadedModel:
+        return self.prebuilt
+
+
 def build_full_size(tokenizer_dir: Path, precision: str, device: str) -> LoadedModel:
     """Random weights in ChatGLM3-6B's shapes, initialised on `device` (~12.5 GB in fp16)."""
     from transformers import AutoTokenizer, GlmForCausalLM
@@ -109,32 +132,11 @@ def bench_requests(batch: int, new_tokens: int) -> list[GenerationRequest]:
     return [request] * batch
 
 
-def static_tokens_per_s(engine: StaticBatchingEngine, batch: int, new_tokens: int) -> float:
+def tokens_per_s(engine: ChatEngine, batch: int, new_tokens: int) -> float:
+    """All `batch` requests handed over at once, as a full @serve.batch (or burst) would."""
     started = time.perf_counter()
     results = engine.generate(bench_requests(batch, new_tokens))
     return sum(r.completion_tokens for r in results) / (time.perf_counter() - started)
-
-
-def continuous_tokens_per_s(loaded: LoadedModel, batch: int, new_tokens: int) -> float:
-    """transformers' continuous batching (`generate_batch`) on the same prompts and budget."""
-    from transformers import GenerationConfig
-
-    tokenizer = loaded.tokenizer
-    prompt = tokenizer.apply_chat_template(
-        build_messages(BENCH_REQUEST), add_generation_prompt=True, tokenize=True
-    )["input_ids"]
-    config = GenerationConfig(
-        max_new_tokens=new_tokens,
-        do_sample=False,
-        eos_token_id=-1,  # no stop token: every request generates new_tokens
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    started = time.perf_counter()
-    outputs = loaded.model.generate_batch(
-        [prompt] * batch, generation_config=config, persistent_manager=True, warmup=False
-    )
-    generated = sum(len(output.generated_tokens) for output in outputs.values())
-    return generated / (time.perf_counter() - started)
 
 
 def bench_precision(args: argparse.Namespace, precision: str) -> PrecisionResult:
@@ -150,20 +152,23 @@ def bench_precision(args: argparse.Namespace, precision: str) -> PrecisionResult
     result = PrecisionResult(
         precision, device, loaded.parameters, round(loaded.load_time_s, 2), 0.0
     )
-    static_tokens_per_s(engine, 1, 4)  # warm-up: first-call allocations and kernel selection
+    tokens_per_s(engine, 1, 4)  # warm-up: first-call allocations and kernel selection
     for batch in args.batch_sizes:
-        result.tokens_per_s[batch] = round(static_tokens_per_s(engine, batch, args.new_tokens), 1)
+        result.tokens_per_s[batch] = round(tokens_per_s(engine, batch, args.new_tokens), 1)
         print(f"  {precision} static batch {batch}: {result.tokens_per_s[batch]} tokens/s")
     started = time.perf_counter()
     engine.generate(bench_requests(1, args.script_tokens))
     result.script_400_tokens_s = round(time.perf_counter() - started, 2)
     result.peak_memory_mb = round(peak_memory_mb(device), 1)  # before CB sizes its own cache
     if args.continuous:
-        continuous_tokens_per_s(loaded, 1, 4)
+        continuous = PrebuiltContinuousEngine(loaded, max_batch_size=max(args.batch_sizes))
+        continuous.start()
+        tokens_per_s(continuous, 1, 4)
         for batch in args.batch_sizes:
-            tokens_per_s = continuous_tokens_per_s(loaded, batch, args.new_tokens)
-            result.continuous_tokens_per_s[batch] = round(tokens_per_s, 1)
-            print(f"  {precision} continuous batch {batch}: {tokens_per_s:.1f} tokens/s")
+            rate = round(tokens_per_s(continuous, batch, args.new_tokens), 1)
+            result.continuous_tokens_per_s[batch] = rate
+            print(f"  {precision} continuous batch {batch}: {rate} tokens/s")
+        continuous.sleep()
     return result
 
 
@@ -193,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8, 32, 64])
     parser.add_argument("--new-tokens", type=int, default=64, help="Tokens per request.")
     parser.add_argument("--script-tokens", type=int, default=400)
-    parser.add_argument("--continuous", action="store_true", help="Also time generate_batch.")
+    parser.add_argument(
+        "--continuous", action="store_true", help="Also time the continuous-batching engine."
+    )
     parser.add_argument("--label", default=None, help="Name of the JSON results file.")
     args = parser.parse_args(argv)
 
