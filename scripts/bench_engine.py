@@ -79,9 +79,8 @@ class PrebuiltEngine(StaticBatchingEngine):
         super().__init__(model_path="<in memory>", precision=loaded.precision, device=loaded.device)
         self.prebuilt = loaded
 
-    def start(self) -> None:
-        self._model = self.prebuilt
-        self.unavailable_reason = None
+    def _load(self) -> LoadedModel:
+        return self.prebuilt
 
 
 class PrebuiltContinuousEngine(ContinuousBatchingEngine):

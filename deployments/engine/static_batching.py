@@ -11,9 +11,9 @@ from typing import Any
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from deployments.engine.base import ChatEngine, EngineCounters, GenerationRequest, GenerationResult
-from deployments.engine.loading import LoadedModel, ModelNotAvailable, free_memory, load_model
-from deployments.engine.memory import memory_report
+from deployments.engine.base import GenerationRequest, GenerationResult
+from deployments.engine.checkpoint_engine import CheckpointEngine
+from deployments.engine.loading import ModelNotAvailable, free_memory
 from deployments.engine.prefix_cache import PrefixCache, layout_batch
 
 logger = logging.getLogger(__name__)
@@ -30,42 +30,25 @@ class RowTokenBudget(StoppingCriteria):
         return (input_ids.shape[1] - self.prompt_length) >= self.budgets
 
 
-class StaticBatchingEngine(ChatEngine):
+class StaticBatchingEngine(CheckpointEngine):
     def __init__(
         self,
         model_path: str,
-        precision: str = "auto",
-        device: str = "auto",
-        torch_threads: int = 0,
-        wedged_after_s: float = 600.0,
-        allow_downgrade: bool = True,
+        *checkpoint_args: Any,
         prefix_cache_entries: int = 8,
         prefix_cache_min_tokens: int = 64,
+        **checkpoint_kwargs: Any,
     ):
-        self.model_path = model_path
-        self.precision = precision
-        self.device = device
-        self.allow_downgrade = allow_downgrade
+        """Checkpoint arguments as `CheckpointEngine` takes them; prefix-cache knobs by name."""
+        super().__init__(model_path, *checkpoint_args, **checkpoint_kwargs)
         self.oom_batch_splits = 0
-        self.wedged_after_s = wedged_after_s
-        if torch_threads:
-            torch.set_num_threads(torch_threads)
-        self.counters = EngineCounters()
         self.prefix_cache = PrefixCache(prefix_cache_entries, prefix_cache_min_tokens)
-        self.unavailable_reason: str | None = "not loaded yet"
-        self._model: LoadedModel | None = None
         self._generate_lock = threading.Lock()
         self._busy_since: float | None = None
 
     # Lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
-        try:
-            self._model = load_model(
-                self.model_path, self.precision, self.device, self.allow_downgrade
-            )
-        except ModelNotAvailable as error:
-            self.unavailable_reason = str(error)  # the reason and the path it looked at
-            raise
+        self._model = self._load()
         self.unavailable_reason = None
 
     def sleep(self) -> None:
@@ -76,14 +59,6 @@ class StaticBatchingEngine(ChatEngine):
             gc.collect()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-
-    def wakeup(self) -> None:
-        if not self.loaded:
-            self.start()
-
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
 
     def check_health(self) -> None:
         busy_since = self._busy_since
@@ -189,26 +164,11 @@ class StaticBatchingEngine(ChatEngine):
         ]
 
     def status(self) -> dict[str, Any]:
-        loaded = self._model
-        report: dict[str, Any] = {
-            "model_path": self.model_path,
-            "loaded": loaded is not None,
-            "reason": self.unavailable_reason,
-            "counters": {**self.counters.as_dict(), "oom_batch_splits": self.oom_batch_splits},
+        return {
+            "engine": "static",
+            **self._report(oom_batch_splits=self.oom_batch_splits),
             "prefix_cache": self.prefix_cache.stats(),
-            **memory_report(),
         }
-        if loaded is not None:
-            report.update(
-                precision=loaded.precision,
-                requested_precision=self.precision,
-                precision_downgrades=loaded.downgrades,
-                layout=loaded.layout,
-                device=loaded.device,
-                load_time_s=round(loaded.load_time_s, 3),
-                parameters=loaded.parameters,
-            )
-        return report
 
 
 def group_by_sampling(requests: list[GenerationRequest]) -> list[list[int]]:
