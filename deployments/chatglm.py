@@ -41,6 +41,7 @@ def build_engine(settings: Settings) -> ChatEngine:
         torch_threads=settings.torch_threads,
         wedged_after_s=settings.wedged_after_s,
         allow_downgrade=settings.allow_downgrade,
+        kv_cache_tokens=settings.kv_cache_tokens(),
     )
     if resolve_engine(settings.engine, settings.device, settings.constrained_decoding) == "static":
         return StaticBatchingEngine(

@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 Precision = Literal["auto", "fp32", "fp16", "bf16", "int8", "nf4"]
 Device = Literal["auto", "cpu", "cuda"]
 SYNC_WAIT_MARGIN_S = 5.0  # accepting, preparing and storing a task around the LLM deadline
+# The storyboard instructions, rules and example around a request (≈700 tokens), with room.
+PROMPT_TEMPLATE_TOKENS = 1024
 
 
 class BatchingConfig(BaseModel):
@@ -52,8 +54,8 @@ class Settings(BaseSettings, BatchingConfig):
     precision: Precision = Field(
         "auto",
         description="int8/nf4 quantize with bitsandbytes. auto = fp32 on CPU; on CUDA bf16/fp16 "
-        "if the weights plus the KV cache of 8 × 4096 tokens fit in free memory, else int8, "
-        "else nf4.",
+        "if the weights plus the KV cache of a full batch (kv_cache_tokens()) fit in free "
+        "memory, else int8, else nf4.",
     )
     allow_downgrade: bool = Field(
         True,
@@ -256,6 +258,12 @@ class Settings(BaseSettings, BatchingConfig):
                 "false or use engine 'static' or 'auto'"
             )
         return self
+
+    def kv_cache_tokens(self) -> int:
+        """KV cache a full batch can need: per request the template, the longest accepted
+        prompt and twice the script budget (a repair turn carries the failed reply back)."""
+        per_request = PROMPT_TEMPLATE_TOKENS + self.max_prompt_tokens + 2 * self.max_new_tokens
+        return self.max_batch_size * per_request
 
     def batching_user_config(self) -> dict[str, Any]:
         """The live knobs the ChatGLM deployment takes through `reconfigure`."""

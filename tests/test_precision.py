@@ -21,6 +21,7 @@ from scripts.make_tiny_model import (
     make_original_chatglm3,
     make_tiny_model,
 )
+from serve_app.config import Settings
 
 QUANTIZED_LAYERS = {"int8": "Linear8bitLt", "nf4": "Linear4bit"}
 # Relative L2 distance of the logits from fp32 on the tiny random models (measured: int8 ≈ 0.02,
@@ -78,6 +79,16 @@ def test_memory_estimates_for_chatglm3_6b():
 def test_auto_picks_the_widest_precision_that_fits_on_cuda(free_gib, expected):
     # On this CPU-only machine the half precision is fp16 (bf16 needs an Ampere GPU).
     assert choose_precision("cuda", chatglm3_6b_shape(), free_gib * GIB) == expected
+
+
+def test_auto_plans_the_kv_cache_of_the_configured_batch():
+    # 16 GiB free holds fp16 weights plus the KV of a batch of 8; a batch of 64 (≈ 7.9 GiB of
+    # KV) only fits beside int8 weights.
+    shape = chatglm3_6b_shape()
+    small, large = (Settings(max_batch_size=n).kv_cache_tokens() for n in (8, 64))
+    assert large == 8 * small
+    assert choose_precision("cuda", shape, 16 * GIB, small) == "fp16"
+    assert choose_precision("cuda", shape, 16 * GIB, large) == "int8"
 
 
 def test_auto_is_fp32_on_cpu(native_dir):

@@ -9,6 +9,7 @@ import torch
 from deployments.engine.base import ChatEngine, EngineCounters
 from deployments.engine.loading import LoadedModel, ModelNotAvailable, load_model
 from deployments.engine.memory import memory_report
+from deployments.engine.quantization import DEFAULT_KV_CACHE_TOKENS
 
 
 class CheckpointEngine(ChatEngine):
@@ -20,12 +21,15 @@ class CheckpointEngine(ChatEngine):
         torch_threads: int = 0,
         wedged_after_s: float = 600.0,
         allow_downgrade: bool = True,
+        kv_cache_tokens: int = DEFAULT_KV_CACHE_TOKENS,
     ):
+        """`kv_cache_tokens`: KV cache to plan for, in tokens over all rows of a full batch."""
         self.model_path = model_path
         self.precision = precision
         self.device = device
         self.allow_downgrade = allow_downgrade
         self.wedged_after_s = wedged_after_s
+        self.kv_cache_tokens = kv_cache_tokens
         if torch_threads:
             torch.set_num_threads(torch_threads)
         self.counters = EngineCounters()
@@ -35,7 +39,13 @@ class CheckpointEngine(ChatEngine):
     def _load(self) -> LoadedModel:
         """Load the checkpoint; on failure keep the reason (and the path looked at) for status."""
         try:
-            return load_model(self.model_path, self.precision, self.device, self.allow_downgrade)
+            return load_model(
+                self.model_path,
+                self.precision,
+                self.device,
+                self.allow_downgrade,
+                self.kv_cache_tokens,
+            )
         except ModelNotAvailable as error:
             self.unavailable_reason = str(error)
             raise

@@ -37,9 +37,6 @@ from deployments.engine.static_batching import decode_row, eos_token_ids
 
 logger = logging.getLogger(__name__)
 
-# KV cache reserved per request slot: ChatGLM3's longest prompt plus a 1024-token script, with room
-# to spare; the same budget `precision: auto` reserves (8 × 4096 tokens).
-KV_TOKENS_PER_REQUEST = 4096
 # Tokens one forward step may take (decode tokens plus prefill chunks). It bounds the step's
 # activations and the attention mask (steps × cache tokens) that paged SDPA needs.
 MAX_STEP_TOKENS = 2048
@@ -67,7 +64,6 @@ class ContinuousBatchingEngine(CheckpointEngine):
         """`checkpoint`: CheckpointEngine's keywords (precision, device, torch_threads, ...)."""
         super().__init__(model_path, **checkpoint)
         self.max_batch_size = max_batch_size
-        self.kv_cache_tokens = max_batch_size * KV_TOKENS_PER_REQUEST
         self.temperature = temperature
         self.top_p = top_p
         self._manager = None
@@ -160,7 +156,7 @@ class ContinuousBatchingEngine(CheckpointEngine):
         if len(prompt) + request.max_new_tokens > self.kv_cache_tokens:
             raise ValueError(
                 f"{len(prompt)} prompt + {request.max_new_tokens} new tokens exceed the KV cache "
-                f"of {self.kv_cache_tokens} tokens (max_batch_size × {KV_TOKENS_PER_REQUEST})"
+                f"of {self.kv_cache_tokens} tokens (kv_cache_tokens)"
             )
         stop_ids = [] if request.ignore_eos else eos_token_ids(loaded.model)
         request_id = uuid.uuid4().hex

@@ -19,6 +19,7 @@ import torch
 
 from deployments.engine import chatglm3
 from deployments.engine.quantization import (
+    DEFAULT_KV_CACHE_TOKENS,
     choose_precision,
     free_gpu_bytes,
     from_pretrained_kwargs,
@@ -152,12 +153,15 @@ def open_checkpoint(path: Path) -> Checkpoint:
     return Checkpoint(path)
 
 
-def resolve_precision(precision: str, device: str, checkpoint: Checkpoint) -> str:
-    """`auto` sizes the model against free GPU memory; see `quantization.choose_precision`."""
+def resolve_precision(
+    precision: str, device: str, checkpoint: Checkpoint, kv_cache_tokens: int
+) -> str:
+    """`auto` sizes the model plus `kv_cache_tokens` of KV cache against free GPU memory; see
+    `quantization.choose_precision`."""
     if precision != "auto":
         return precision
     free = free_gpu_bytes() if device == "cuda" else 0
-    return choose_precision(device, model_shape(checkpoint.config), free)
+    return choose_precision(device, model_shape(checkpoint.config), free, kv_cache_tokens)
 
 
 def free_memory() -> None:
@@ -193,15 +197,17 @@ def load_model(
     precision: str = "auto",
     device: str = "auto",
     allow_downgrade: bool = True,
+    kv_cache_tokens: int = DEFAULT_KV_CACHE_TOKENS,
 ) -> LoadedModel:
-    """Load tokenizer and model onto `device` in `precision`; ModelNotAvailable if unusable."""
+    """Load tokenizer and model onto `device` in `precision` (`auto` leaves room for
+    `kv_cache_tokens` of KV cache); ModelNotAvailable if unusable."""
     path = Path(model_path)
     check_checkpoint(path)
     device = resolve_device(device)
     started = time.perf_counter()
     try:
         checkpoint = open_checkpoint(path)
-        precision = resolve_precision(precision, device, checkpoint)
+        precision = resolve_precision(precision, device, checkpoint, kv_cache_tokens)
         model, precision, downgrades = load_weights(checkpoint, precision, device, allow_downgrade)
     except (OSError, ValueError, KeyError, ImportError) as error:
         raise ModelNotAvailable(path, f"transformers could not load it: {error}") from error

@@ -18,8 +18,9 @@ QUANTIZED = ("int8", "nf4")
 QUANTIZED_BYTES = {"int8": 1.0, "nf4": 4.13 / 8}
 # Beyond weights and KV cache: CUDA context, prefill activations, allocator slack.
 RUNTIME_OVERHEAD_BYTES = int(1.5 * 1024**3)
-# What `auto` keeps free for the KV cache: 8 requests × 4096 tokens (prompt plus script).
-DEFAULT_RESERVED_TOKENS = 8 * 4096
+# KV cache an engine reserves when nobody says otherwise: 8 requests × 4096 tokens (prompt plus
+# script). The service passes its own: Settings.kv_cache_tokens().
+DEFAULT_KV_CACHE_TOKENS = 8 * 4096
 GIB = 1024**3
 
 
@@ -42,7 +43,7 @@ class ModelShape:
             )
         return self.parameters * DTYPES[precision].itemsize
 
-    def needed_bytes(self, precision: str, reserved_tokens: int = DEFAULT_RESERVED_TOKENS) -> int:
+    def needed_bytes(self, precision: str, reserved_tokens: int = DEFAULT_KV_CACHE_TOKENS) -> int:
         """Weights + KV cache for `reserved_tokens` + runtime overhead."""
         return (
             self.weight_bytes(precision)
@@ -81,7 +82,7 @@ def free_gpu_bytes() -> int:
 
 
 def choose_precision(
-    device: str, shape: ModelShape, free_bytes: int, reserved_tokens: int = DEFAULT_RESERVED_TOKENS
+    device: str, shape: ModelShape, free_bytes: int, reserved_tokens: int = DEFAULT_KV_CACHE_TOKENS
 ) -> str:
     """`auto`: fp32 on CPU; on CUDA the widest of half, int8, nf4 that fits with KV headroom."""
     if device == "cpu":
