@@ -4,8 +4,9 @@
 
 For each model: (a) baseline (loadtests/baseline_server.py), (b) this service with
 max_batch_size 1, (c) this service with dynamic batching; a direct engine call (Serve overhead =
-(c) p50 at concurrency 1 minus it) and the engine's own static batch (the ceiling (c) chases).
-Then (d) the fallback path with no model at concurrency 32. Every LLM request is one of five
+(c) p50 at concurrency 1 minus it) and the engine's own static batch (the ceiling (c) chases),
+and (e) this service with the continuous-batching engine (`engine: continuous`). Then (d) the
+fallback path with no model at concurrency 32. Every LLM request is one of five
 Chinese storyboard requests, in turn (same shape, different subjects: the shared instructions
 can be prefix-cached, the requests cannot), greedy, EOS ignored, --new-tokens long. Closed-loop
 clients: each of `concurrency` workers sends its next request as soon as the last one answers.
@@ -41,7 +42,6 @@ from serve_app.protocol import ScriptRequest
 
 RESULTS_DIR = ROOT / "bench_results"
 BENCH_BODIES = [{"prompt": prompt, "duration_s": 30, "num_scenes": 5} for prompt in ZH_PROMPTS]
-TORCH_THREADS = os.cpu_count() or 1
 
 
 @dataclass
@@ -172,7 +172,7 @@ def bench_args(model: str, args) -> dict:
         # Same work as the baseline: no grammar masks, and no cache answering repeats for free.
         "constrained_decoding": False,
         "cache_enabled": False,
-        "torch_threads": TORCH_THREADS,
+        "torch_threads": args.torch_threads,
     }
 
 
@@ -204,7 +204,7 @@ def baseline_server(app_args: dict, log_path: Path):
 def direct_engine(model: str, args) -> dict:
     """p50 of one generate() call in this process, and the engine's static-batch throughput."""
     engine = StaticBatchingEngine(
-        model_args(model)["model_path"], "fp32", "cpu", torch_threads=TORCH_THREADS
+        model_args(model)["model_path"], "fp32", "cpu", torch_threads=args.torch_threads
     )
     engine.start()
     requests = [
@@ -254,12 +254,16 @@ def bench_model(model: str, args) -> tuple[list[Level], dict]:
                     baseline_counters,
                 )
             )
-    for system, batch_size in (
-        ("(b) serve batch=1", 1),
-        ("(c) serve dynamic", args.max_batch_size),
-    ):
+    systems = [
+        ("(b) serve batch=1", 1, "static"),
+        ("(c) serve dynamic", args.max_batch_size, "static"),
+    ]
+    if not args.skip_continuous:
+        systems.append(("(e) serve continuous", args.max_batch_size, "continuous"))
+    for system, batch_size, engine_mode in systems:
         service_args = {
             **app_args,
+            "engine": engine_mode,
             "max_batch_size": batch_size,
             "batch_wait_timeout_s": args.batch_wait_s,
         }
@@ -308,6 +312,9 @@ def summarize(model: str, levels: list[Level], engine: dict) -> dict:
     base16, dyn16 = find(levels, "(a)", 16), find(levels, "(c)", 16)
     if base16 and dyn16:
         summary["c16_dynamic_over_baseline"] = round(dyn16.req_per_s / base16.req_per_s, 2)
+    continuous16 = find(levels, "(e)", 16)
+    if continuous16 and dyn16:
+        summary["c16_static_over_continuous"] = round(dyn16.req_per_s / continuous16.req_per_s, 2)
     batch1_16 = find(levels, "(b)", 16)
     if batch1_16 and dyn16:
         summary["c16_dynamic_over_batch1"] = round(dyn16.req_per_s / batch1_16.req_per_s, 2)
@@ -394,7 +401,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="Requests per client per level.")
     parser.add_argument("--level-time-limit", type=float, default=240.0, help="Seconds.")
     parser.add_argument("--fallback-requests", type=int, default=1000)
+    parser.add_argument(
+        "--torch-threads", type=int, default=os.cpu_count() or 1, help="Everywhere: all cores."
+    )
     parser.add_argument("--skip-fallback", action="store_true")
+    parser.add_argument(
+        "--skip-continuous", action="store_true", help="No (e): the continuous engine's service."
+    )
     args = parser.parse_args(argv)
 
     RESULTS_DIR.mkdir(exist_ok=True)
