@@ -19,6 +19,9 @@ EN_PROMPTS = (
     "A travel vlog of a sunrise hike to a mountain summit",
 )
 PROMPTS = ZH_PROMPTS + EN_PROMPTS
+# What the benchmarks send, in turn: one storyboard shape, five subjects (the shared instructions
+# can be prefix-cached, the requests cannot).
+BENCH_BODIES = tuple({"prompt": prompt, "duration_s": 30, "num_scenes": 5} for prompt in ZH_PROMPTS)
 
 
 def script_request(rng: random.Random) -> dict:

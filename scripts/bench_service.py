@@ -36,12 +36,11 @@ import httpx
 
 from deployments.engine import GenerationRequest, StaticBatchingEngine
 from deployments.prompts import build_messages
-from loadtests.prompts import ZH_PROMPTS
+from loadtests.prompts import BENCH_BODIES
 from loadtests.service import ROOT, ServeProcess, free_port, model_args
 from serve_app.protocol import ScriptRequest
 
 RESULTS_DIR = ROOT / "bench_results"
-BENCH_BODIES = [{"prompt": prompt, "duration_s": 30, "num_scenes": 5} for prompt in ZH_PROMPTS]
 
 
 @dataclass
