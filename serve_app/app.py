@@ -23,6 +23,6 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
         # Room for one batch running and the next one filling; the Serve config may set more.
         max_ongoing_requests=max(64, 2 * settings.max_batch_size),
     ).bind(settings)
-    processor = ScriptProcessor.bind(settings)
+    processor = ScriptProcessor.bind()
     store = TaskStoreDeployment.bind(str(settings.task_db_path.resolve()))
     return Ingress.bind(chat, processor, store, settings)

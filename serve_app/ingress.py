@@ -8,6 +8,7 @@ from fastapi.exceptions import HTTPException
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from deployments.fallback import warm_up
 from serve_app.config import Settings
 from serve_app.errors import error_response, install_error_handlers
 from serve_app.middleware import CORSFromSettingsMiddleware, RequestContextMiddleware
@@ -27,7 +28,7 @@ from serve_app.security import (
     require_admin_key,
     require_api_key,
 )
-from serve_app.tasks import TaskRunner, to_task_response
+from serve_app.tasks import TaskRunner, is_finished, to_task_response
 
 STATUS_TIMEOUT_S = 5.0
 MAX_SKIP = 1_000_000_000  # SQLite OFFSET is a 64-bit integer; larger is a 422, not a 500
@@ -68,6 +69,7 @@ class Ingress:
         self.chat = chat
         self.store = store
         self.settings = settings
+        warm_up()  # this replica writes fallbacks too (the model known to be down, or failing)
         self.access_policy = AccessPolicy.from_settings(settings)
         self.pipeline = ScriptPipeline(chat, processor, settings)
         self.tasks = TaskRunner(store, self.pipeline, settings)
@@ -153,13 +155,8 @@ class Ingress:
         return to_task_response(task)
 
     async def _finished_task(self, task: dict[str, Any], response: Response):
-        task_id = task["task_id"]
-        try:
-            finished = await self.tasks.wait(task_id, self.settings.sync_wait_timeout_s)
-        except asyncio.CancelledError:  # Serve cancels the route when the client disconnects
-            self.tasks.cancel(task_id, DISCONNECTED)
-            raise
-        task = finished or await self.store.get.remote(task_id) or task
+        if not is_finished(task):
+            task = await self._wait_for(task)
         if self._deadline_expired(task) and self.settings.sync_deadline_response == "504":
             return error_response(
                 504,
@@ -167,9 +164,18 @@ class Ingress:
                 "completed by the fallback",
                 headers={"Location": response.headers["Location"]},
             )
-        if task["status"] in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+        if is_finished(task):
             response.status_code = status.HTTP_200_OK
         return to_task_response(task)
+
+    async def _wait_for(self, task: dict[str, Any]) -> dict[str, Any]:
+        task_id = task["task_id"]
+        try:
+            finished = await self.tasks.wait(task_id, self.settings.sync_wait_timeout_s)
+        except asyncio.CancelledError:  # Serve cancels the route when the client disconnects
+            self.tasks.cancel(task_id, DISCONNECTED)
+            raise
+        return finished or await self.store.get.remote(task_id) or task
 
     @staticmethod
     def _deadline_expired(task: dict[str, Any]) -> bool:

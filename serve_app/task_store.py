@@ -60,19 +60,49 @@ class TaskStore:
         with self._lock:
             return self._db.execute(sql, params)
 
+    def _returning(self, sql: str, params: tuple) -> dict[str, Any] | None:
+        """The row a `... RETURNING *` statement wrote, or None when it wrote none."""
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()  # all: ends the statement
+        return row_to_task(rows[0]) if rows else None
+
     def _one(self, task_id: str) -> dict[str, Any] | None:
         row = self._execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
         return row_to_task(row) if row else None
 
-    def create(self, request: dict[str, Any], worker_id: str, lease_s: float) -> dict[str, Any]:
-        task_id = uuid.uuid4().hex
+    def create_running(
+        self, task_id: str, request: dict[str, Any], worker_id: str, lease_s: float
+    ) -> dict[str, Any]:
+        """A new task, already running under `worker_id`'s lease (the accepting replica runs it
+        at once: one call instead of create + start)."""
         now = time.time()
-        self._execute(
-            "INSERT INTO tasks (task_id, status, request_json, worker_id, lease_until, created_at)"
-            " VALUES (?, 'pending', ?, ?, ?, ?)",
-            (task_id, json.dumps(request, ensure_ascii=False), worker_id, now + lease_s, now),
+        return self._returning(
+            "INSERT INTO tasks (task_id, status, progress, request_json, attempts, worker_id,"
+            " lease_until, created_at, started_at) VALUES (?, 'running', 10, ?, 1, ?, ?, ?, ?)"
+            " RETURNING *",
+            (task_id, _json(request), worker_id, now + lease_s, now, now),
         )
-        return self._one(task_id)
+
+    def create_completed(
+        self, request: dict[str, Any], worker_id: str, outcome: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A new task that is already finished (a script the ingress had at hand), in one call."""
+        now = time.time()
+        return self._returning(
+            "INSERT INTO tasks (task_id, status, progress, request_json, result_json, source,"
+            " fallback_reason, parse_failures, generation_ms, attempts, worker_id, created_at,"
+            " started_at, completed_at)"
+            " VALUES (?, 'completed', 100, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) RETURNING *",
+            (
+                uuid.uuid4().hex,
+                _json(request),
+                *_outcome_columns(outcome),
+                worker_id,
+                now,
+                now,
+                now,
+            ),
+        )
 
     def get(self, task_id: str) -> dict[str, Any] | None:
         return self._one(task_id)
@@ -92,15 +122,14 @@ class TaskStore:
         return self._execute("DELETE FROM tasks WHERE task_id = ?", (task_id,)).rowcount == 1
 
     def start(self, task_id: str, worker_id: str, lease_s: float) -> dict[str, Any] | None:
-        """Mark the task running under `worker_id`; None when it is gone or already finished."""
+        """Mark an adopted task running under `worker_id`; None when it is gone or finished."""
         now = time.time()
-        updated = self._execute(
+        return self._returning(
             "UPDATE tasks SET status = 'running', progress = 10, attempts = attempts + 1,"
             " worker_id = ?, lease_until = ?, started_at = COALESCE(started_at, ?)"
-            " WHERE task_id = ? AND " + UNFINISHED,
+            " WHERE task_id = ? AND " + UNFINISHED + " RETURNING *",
             (worker_id, now + lease_s, now, task_id),
-        ).rowcount
-        return self._one(task_id) if updated else None
+        )
 
     def renew_lease(self, task_id: str, worker_id: str, lease_s: float) -> bool:
         return (
@@ -117,32 +146,21 @@ class TaskStore:
     ) -> dict[str, Any] | None:
         """Store a finished script and return the finished task; None when the task was
         deleted or taken over meanwhile."""
-        updated = self._execute(
+        return self._returning(
             "UPDATE tasks SET status = 'completed', progress = 100, result_json = ?,"
             " source = ?, fallback_reason = ?, parse_failures = ?, generation_ms = ?,"
             " completed_at = ?, lease_until = NULL"
-            " WHERE task_id = ? AND worker_id = ? AND " + UNFINISHED,
-            (
-                json.dumps(outcome["script"], ensure_ascii=False),
-                outcome["source"],
-                outcome.get("fallback_reason"),
-                outcome.get("parse_failures", 0),
-                outcome.get("generation_ms"),
-                time.time(),
-                task_id,
-                worker_id,
-            ),
-        ).rowcount
-        return self._one(task_id) if updated else None
+            " WHERE task_id = ? AND worker_id = ? AND " + UNFINISHED + " RETURNING *",
+            (*_outcome_columns(outcome), time.time(), task_id, worker_id),
+        )
 
     def fail(self, task_id: str, error: str) -> dict[str, Any] | None:
         """Mark an unfinished task failed and return it; None when it is gone or finished."""
-        updated = self._execute(
+        return self._returning(
             "UPDATE tasks SET status = 'failed', progress = 100, error = ?, completed_at = ?,"
-            " lease_until = NULL WHERE task_id = ? AND " + UNFINISHED,
+            " lease_until = NULL WHERE task_id = ? AND " + UNFINISHED + " RETURNING *",
             (error, time.time(), task_id),
-        ).rowcount
-        return self._one(task_id) if updated else None
+        )
 
     def adopt_orphans(
         self, worker_id: str, lease_s: float, max_attempts: int, limit: int = 32
@@ -193,6 +211,21 @@ class TaskStore:
             counts[source] = count
             counts["parse_failures"] += parse_failures or 0
         return counts
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _outcome_columns(outcome: dict[str, Any]) -> tuple:
+    """result_json, source, fallback_reason, parse_failures, generation_ms of a written script."""
+    return (
+        _json(outcome["script"]),
+        outcome["source"],
+        outcome.get("fallback_reason"),
+        outcome.get("parse_failures", 0),
+        outcome.get("generation_ms"),
+    )
 
 
 def row_to_task(row: sqlite3.Row) -> dict[str, Any]:

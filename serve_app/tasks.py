@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +22,7 @@ from ray.serve.handle import DeploymentHandle
 from serve_app.config import Settings
 from serve_app.errors import Overloaded
 from serve_app.pipeline import ScriptPipeline
-from serve_app.protocol import ScriptRequest, TaskResponse, TaskTimings
+from serve_app.protocol import ScriptRequest, TaskResponse, TaskStatus, TaskTimings
 
 logger = logging.getLogger("ray.serve")
 
@@ -48,22 +50,50 @@ class TaskRunner:
         return len(self._running) + self._being_accepted
 
     async def submit(self, request: ScriptRequest) -> dict[str, Any]:
-        """Store the task and start it; Overloaded (nothing stored) when the replica is full."""
+        """Store the task and start it; Overloaded (nothing stored) when the replica is full.
+
+        A script the pipeline has at hand (cached, or the fallback while the model is known to
+        be down) is stored already finished, in that one call.
+        """
         if self.unfinished >= self.max_unfinished:
             raise Overloaded(
                 f"this replica already has {self.unfinished} unfinished tasks (the limit is "
                 f"{self.max_unfinished}); retry later",
                 self.retry_after_s,
             )
+        stored_request = request.model_dump(mode="json")
+        at_hand = self.pipeline.script_at_hand(request)
+        if at_hand is not None:
+            return await self._store_finished(stored_request, at_hand)
+        return await self._store_and_run(stored_request, request)
+
+    async def _store_finished(
+        self, stored_request: dict[str, Any], outcome: dict[str, Any]
+    ) -> dict[str, Any]:
         self._being_accepted += 1
         try:
-            task = await self.store.create.remote(
-                request.model_dump(mode="json"), self.worker_id, self.lease_s
-            )
+            return await self.store.create_completed.remote(stored_request, self.worker_id, outcome)
         finally:
             self._being_accepted -= 1
-        self._run_in_background(task["task_id"], request)
-        return task
+
+    async def _store_and_run(
+        self, stored_request: dict[str, Any], request: ScriptRequest
+    ) -> dict[str, Any]:
+        """The stored task, running under this worker's lease. The model work starts while the
+        row is being written (one store call less on the way to the script); the row is there
+        before anyone hears of the task, and before the runner writes to it."""
+        task_id = uuid.uuid4().hex
+        stored = asyncio.ensure_future(
+            self.store.create_running.remote(task_id, stored_request, self.worker_id, self.lease_s)
+        )
+        self._run_in_background(task_id, functools.partial(self._run, task_id, request, stored))
+        try:
+            return await asyncio.shield(stored)
+        except Exception:
+            runner = self._running.get(task_id)
+            if runner is not None:
+                runner.cancel()  # not accepted: nothing may run for it
+            raise
 
     async def wait(self, task_id: str, timeout_s: float) -> dict[str, Any] | None:
         """The finished task once this replica has run it; None after `timeout_s`, or when
@@ -84,10 +114,12 @@ class TaskRunner:
             self._cancel_reasons[task_id] = reason
             running.cancel()
 
-    def _run_in_background(self, task_id: str, request: ScriptRequest) -> None:
+    def _run_in_background(
+        self, task_id: str, run: Callable[[], Coroutine[Any, Any, dict[str, Any] | None]]
+    ) -> None:
         if task_id in self._running:
             return  # already ours: a sweep after failed lease renewals must not run it twice
-        runner = asyncio.create_task(self._run(task_id, request))
+        runner = asyncio.create_task(run())
         self._running[task_id] = runner
         runner.add_done_callback(lambda _: self._forget(task_id, runner))
 
@@ -96,13 +128,22 @@ class TaskRunner:
             del self._running[task_id]
         self._cancel_reasons.pop(task_id, None)
 
-    async def _run(self, task_id: str, request: ScriptRequest) -> dict[str, Any] | None:
-        """Run the task to its end; the finished task, or None when it was gone meanwhile."""
+    async def _resume(self, task_id: str, request: ScriptRequest) -> dict[str, Any] | None:
+        """Run an adopted task: mark it running under this worker first."""
+        if await self.store.start.remote(task_id, self.worker_id, self.lease_s) is None:
+            return None  # deleted, or finished by another worker meanwhile
+        return await self._run(task_id, request)
+
+    async def _run(
+        self, task_id: str, request: ScriptRequest, stored: asyncio.Future | None = None
+    ) -> dict[str, Any] | None:
+        """Run a task this worker holds the lease of to its end; the finished task, or None
+        when it was gone meanwhile. `stored`: the call writing the task's row, if in flight."""
         heartbeat = asyncio.create_task(self._renew_lease(task_id))
         try:
-            if await self.store.start.remote(task_id, self.worker_id, self.lease_s) is None:
-                return None  # deleted, or finished by another worker meanwhile
             result = await self.pipeline.write_script(request)
+            if stored is not None:
+                await stored
             finished = await self.store.complete.remote(task_id, self.worker_id, result)
             if finished is None:
                 logger.info("task %s was deleted or taken over before it finished", task_id)
@@ -141,12 +182,17 @@ class TaskRunner:
                 )
                 for task in orphans:
                     logger.info("adopting task %s (attempt %d)", task["task_id"], task["attempts"])
+                    request = ScriptRequest.model_validate(task["request"])
                     self._run_in_background(
-                        task["task_id"], ScriptRequest.model_validate(task["request"])
+                        task["task_id"], functools.partial(self._resume, task["task_id"], request)
                     )
             except Exception as error:
                 logger.warning("orphan sweep failed: %r", error)
             await asyncio.sleep(self.lease_s / 2)
+
+
+def is_finished(task: dict[str, Any]) -> bool:
+    return task["status"] in (TaskStatus.COMPLETED, TaskStatus.FAILED)
 
 
 def as_datetime(timestamp: float | None) -> datetime | None:

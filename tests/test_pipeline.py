@@ -1,8 +1,10 @@
-"""The script pipeline on the real engine and ScriptProcessor class, in-process.
+"""The script pipeline and the task runner on the real engine, ScriptProcessor and TaskStore
+classes, in-process.
 
-They run as plain objects behind handle-shaped adapters, so this tests the pipeline's own logic
-(cache, source and reasons) on real generation without starting Ray; the Serve graph itself is
-covered by the integration tests.
+They run as plain objects behind handle-shaped adapters, so this tests the pipeline's and the
+runner's own logic (cache, source and reasons, which calls a task costs) on real generation and
+a real SQLite file without starting Ray; the Serve graph itself is covered by the integration
+tests.
 """
 
 import asyncio
@@ -16,6 +18,8 @@ from deployments.script_processor import ScriptProcessor
 from serve_app.config import Settings
 from serve_app.pipeline import ScriptPipeline
 from serve_app.protocol import ScriptRequest, VideoScript
+from serve_app.task_store import TaskStore
+from serve_app.tasks import TaskRunner
 
 
 class LocalHandle:
@@ -29,12 +33,15 @@ class LocalHandle:
         method = getattr(self._target, name)
         calls = self.calls
 
+        async def call(*args):
+            calls[name] += 1
+            result = method(*args)
+            return await result if asyncio.iscoroutine(result) else result
+
         class Method:
             @staticmethod
-            async def remote(*args):
-                calls[name] += 1
-                result = method(*args)
-                return await result if asyncio.iscoroutine(result) else result
+            def remote(*args) -> asyncio.Task:  # awaitable and cancellable, like a response
+                return asyncio.ensure_future(call(*args))
 
         return Method
 
@@ -54,7 +61,7 @@ class LocalChat:
 
 
 async def build_pipeline(settings: Settings) -> ScriptPipeline:
-    processor = ScriptProcessor.func_or_class(settings)
+    processor = ScriptProcessor.func_or_class()
     chat = LocalChat(settings.model_path)
     return ScriptPipeline(LocalHandle(chat), LocalHandle(processor), settings)
 
@@ -62,13 +69,18 @@ async def build_pipeline(settings: Settings) -> ScriptPipeline:
 REQUEST = ScriptRequest(prompt="制作一段关于森林探险的短视频", num_scenes=3)
 
 
+async def script_for(pipeline: ScriptPipeline, request: ScriptRequest = REQUEST) -> dict:
+    """What a task gets: the script at hand when there is one, else one written now."""
+    return pipeline.script_at_hand(request) or await pipeline.write_script(request)
+
+
 def test_greedy_llm_scripts_are_cached_and_served_again(tiny_model_dir):
     settings = Settings(model_path=str(tiny_model_dir), temperature=0.0, max_new_tokens=1024)
 
     async def twice():
         pipeline = await build_pipeline(settings)
-        first = await pipeline.write_script(REQUEST)
-        second = await pipeline.write_script(REQUEST)
+        first = await script_for(pipeline)
+        second = await script_for(pipeline)
         return pipeline, first, second
 
     pipeline, first, second = asyncio.run(twice())
@@ -90,7 +102,7 @@ def test_a_missing_model_falls_back_with_the_reason(tmp_path, constrained):
     settings = Settings(model_path=str(tmp_path / "none"), constrained_decoding=constrained)
 
     async def write():
-        return await (await build_pipeline(settings)).write_script(REQUEST)
+        return await script_for(await build_pipeline(settings))
 
     outcome = asyncio.run(write())
     assert outcome["source"] == "fallback"
@@ -106,7 +118,7 @@ def test_a_model_known_to_be_down_is_not_asked_again_until_the_recheck(
 
     async def write_three():
         pipeline = await build_pipeline(settings)
-        outcomes = [await pipeline.write_script(REQUEST) for _ in range(3)]
+        outcomes = [await script_for(pipeline) for _ in range(3)]
         return pipeline, outcomes
 
     pipeline, outcomes = asyncio.run(write_three())
@@ -127,36 +139,103 @@ def test_without_self_repair_a_bad_reply_falls_back_without_a_repair_turn(tiny_m
 
     async def write():
         pipeline = await build_pipeline(settings)
-        return pipeline, await pipeline.write_script(REQUEST)
+        return pipeline, await script_for(pipeline)
 
     pipeline, outcome = asyncio.run(write())
     assert outcome["source"] == "fallback" and outcome["fallback_reason"].startswith("parse_failed")
     assert outcome["parse_failures"] == 1
-    assert pipeline.processor.calls["prepare_repair"] == 0
+    assert pipeline.chat._target.calls == 1 and pipeline.processor.calls["parse"] == 1
 
 
 class HungProcessor:
-    """A script processor whose prepare never answers in time (a wedged replica)."""
+    """A script processor whose parse never answers in time (a wedged replica)."""
 
-    def __init__(self, settings):
-        self.real = ScriptProcessor.func_or_class(settings)
-
-    async def prepare(self, request):
+    async def parse(self, request, text):
         await asyncio.sleep(3600)
-
-    def fallback(self, request):
-        return self.real.fallback(request)
 
 
 def test_the_deadline_covers_a_hung_processor_too(tiny_model_dir):
-    settings = Settings(model_path=str(tiny_model_dir), generation_timeout_s=0.3)
+    settings = Settings(model_path=str(tiny_model_dir), generation_timeout_s=0.5)
 
     async def write():
         chat = LocalChat(settings.model_path)
-        pipeline = ScriptPipeline(LocalHandle(chat), LocalHandle(HungProcessor(settings)), settings)
-        return await pipeline.write_script(REQUEST), chat.calls
+        pipeline = ScriptPipeline(LocalHandle(chat), LocalHandle(HungProcessor()), settings)
+        return await script_for(pipeline), chat.calls
 
     outcome, chat_calls = asyncio.run(write())
     assert outcome["source"] == "fallback" and outcome["fallback_reason"].startswith("timeout")
-    assert chat_calls == 0
+    assert chat_calls == 1
     VideoScript.model_validate(outcome["script"])
+
+
+def build_runner(
+    settings: Settings, tmp_path, chat: LocalChat | None = None
+) -> tuple[TaskRunner, LocalHandle]:
+    store = LocalHandle(TaskStore(tmp_path / "tasks.db"))
+    chat = chat or LocalChat(settings.model_path)
+    pipeline = ScriptPipeline(
+        LocalHandle(chat), LocalHandle(ScriptProcessor.func_or_class()), settings
+    )
+    return TaskRunner(store, pipeline, settings), store
+
+
+def test_a_task_costs_one_store_call_to_accept_and_one_to_finish(tiny_model_dir, tmp_path):
+    settings = Settings(model_path=str(tiny_model_dir), max_new_tokens=16, self_repair=False)
+
+    async def run_one():
+        runner, store = build_runner(settings, tmp_path)
+        task = await runner.submit(REQUEST)
+        stored_when_accepted = store._target.get(task["task_id"])
+        return task, stored_when_accepted, await runner.wait(task["task_id"], 60), runner, store
+
+    task, stored_when_accepted, finished, runner, store = asyncio.run(run_one())
+    assert stored_when_accepted is not None and stored_when_accepted["attempts"] == 1
+    assert task["status"] == "running" and task["worker_id"] == runner.worker_id
+    assert finished == store._target.get(task["task_id"])
+    assert finished["status"] == "completed" and finished["attempts"] == 1
+    assert store.calls == {"create_running": 1, "complete": 1}
+    assert runner.pipeline.processor.calls == {"parse": 1}  # prompt and fallback built locally
+
+
+def test_while_the_model_is_known_down_a_task_is_one_store_call(tmp_path):
+    settings = Settings(model_path=str(tmp_path / "none"), model_recheck_s=60)
+
+    async def run_two():
+        runner, store = build_runner(settings, tmp_path)
+        first = await runner.submit(REQUEST)
+        await runner.wait(first["task_id"], 60)  # learns that the model is down
+        calls_before = store.calls.copy()
+        second = await runner.submit(REQUEST)
+        return second, store.calls - calls_before, runner.unfinished, store
+
+    second, calls, unfinished, store = asyncio.run(run_two())
+    assert calls == {"create_completed": 1} and unfinished == 0
+    assert second == store._target.get(second["task_id"])
+    assert second["status"] == "completed" and second["source"] == "fallback"
+    assert second["fallback_reason"].startswith("model_unavailable")
+
+
+class SlowChat(LocalChat):
+    """A chat call that takes a while before it generates, as a remote one does."""
+
+    async def chat(self, request):
+        await asyncio.sleep(1)
+        return super().chat(request)
+
+
+def test_a_task_the_store_could_not_accept_is_refused_and_not_run(tiny_model_dir, tmp_path):
+    settings = Settings(model_path=str(tiny_model_dir), max_new_tokens=16)
+    chat = SlowChat(settings.model_path)
+
+    async def submit_to_a_broken_store():
+        runner, store = build_runner(settings, tmp_path, chat)
+        store._target._db.close()  # every statement fails from now on
+        with pytest.raises(Exception, match="closed database"):
+            await runner.submit(REQUEST)
+        await asyncio.sleep(1.5)  # past the moment the model would have answered
+        return runner
+
+    runner = asyncio.run(submit_to_a_broken_store())
+    assert runner.unfinished == 0 and chat.calls == 0  # the model call was cancelled
+    assert runner.pipeline.processor.calls["parse"] == 0
+    assert TaskStore(tmp_path / "tasks.db").list_tasks(None, 0, 10) == ([], 0)

@@ -37,6 +37,12 @@ def fallback_script_json(request: ScriptRequest) -> dict:
     return build_fallback_script(request).model_dump(mode="json")
 
 
+def warm_up() -> None:
+    """Write one script now: jieba builds its dictionary on first use (~0.7 s), which a replica
+    should pay when it starts, not in its first request."""
+    build_fallback_script(ScriptRequest(prompt="森林探险短视频"))
+
+
 def build_fallback_script(request: ScriptRequest) -> VideoScript:
     """A storyboard for `request` built from templates: never fails, never repeats a scene."""
     language = resolve_language(request)
