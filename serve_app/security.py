@@ -67,7 +67,7 @@ def matches_any(candidate: str, keys: list[bytes]) -> bool:
     return found
 
 
-def replica_access_policy() -> AccessPolicy:
+async def replica_access_policy() -> AccessPolicy:
     """The policy of the ingress replica serving this request (built from its Settings)."""
     return serve.get_replica_context().servable_object.access_policy
 
