@@ -1,8 +1,10 @@
-"""Parsing the model's replies into validated storyboards, on replicas of their own.
+"""Parsing the model's replies into validated storyboards, on replicas of their own, and the
+fallback script when the last reply cannot be used.
 
 The parser knows what a storyboard is (json repair, field aliases, normalization, validation),
-so the chat deployment stays a general engine; prompts and the fallback are cheap enough to be
-built where the pipeline runs (serve_app/pipeline.py).
+so the chat deployment stays a general engine. Prompts are built where the pipeline runs
+(serve_app/pipeline.py), and so is the fallback when the model side is down or past its deadline:
+that answer must not depend on another remote call.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 from ray import serve
 
-from deployments.fallback import warm_up
+from deployments.fallback import fallback_script_json, warm_up
 from deployments.script_parser import ScriptParseError, parse_script
 from serve_app.protocol import ScriptRequest
 
@@ -21,9 +23,15 @@ class ScriptProcessor:
     def __init__(self):
         warm_up()  # the parser extracts keywords with jieba
 
-    def parse(self, request: ScriptRequest, text: str) -> dict[str, Any]:
-        """`{"script": ...}` when the reply holds a valid script, else `{"problem": reason}`."""
+    def parse(
+        self, request: ScriptRequest, text: str, fallback_on_failure: bool = False
+    ) -> dict[str, Any]:
+        """`{"script": ...}` when the reply holds a valid script, else `{"problem": reason}`,
+        plus `"fallback": script` when asked (the last attempt: no second call for it)."""
         try:
             return {"script": parse_script(text, request).model_dump(mode="json")}
         except ScriptParseError as error:
-            return {"problem": str(error)}
+            failure: dict[str, Any] = {"problem": str(error)}
+            if fallback_on_failure:
+                failure["fallback"] = fallback_script_json(request)
+            return failure

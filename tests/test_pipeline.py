@@ -150,7 +150,7 @@ def test_without_self_repair_a_bad_reply_falls_back_without_a_repair_turn(tiny_m
 class HungProcessor:
     """A script processor whose parse never answers in time (a wedged replica)."""
 
-    async def parse(self, request, text):
+    async def parse(self, request, text, fallback_on_failure=False):
         await asyncio.sleep(3600)
 
 
@@ -194,7 +194,9 @@ def test_a_task_costs_one_store_call_to_accept_and_one_to_finish(tiny_model_dir,
     assert finished == store._target.get(task["task_id"])
     assert finished["status"] == "completed" and finished["attempts"] == 1
     assert store.calls == {"create_running": 1, "complete": 1}
-    assert runner.pipeline.processor.calls == {"parse": 1}  # prompt and fallback built locally
+    # The prompt is built locally; the one parse call also brings the fallback back.
+    assert runner.pipeline.processor.calls == {"parse": 1}
+    assert finished["source"] == "fallback" and finished["fallback_reason"].startswith("parse")
 
 
 def test_while_the_model_is_known_down_a_task_is_one_store_call(tmp_path):
