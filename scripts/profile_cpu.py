@@ -22,24 +22,35 @@ RAY_PROCESS_NAMES = ("raylet", "gcs_server", "serve")
 
 
 def process_label(process: psutil.Process) -> str | None:
-    """`ray::ServeReplica:<app>:<deployment>` and friends; None for unrelated processes."""
+    """`ray::ServeReplica:<app>:<deployment>` and friends; None for unrelated processes. Ray
+    appends the running method to the title while a replica is busy
+    (`...:Ingress.handle_request_with_rejection`); that suffix is cut off."""
     command = " ".join(process.cmdline())
     if command.startswith("ray::"):
-        return command.split()[0]
+        return command.split()[0].split(".")[0]
     return process.name() if process.name() in RAY_PROCESS_NAMES else None
 
 
-def cpu_seconds_by_process() -> collections.Counter:
-    seconds: collections.Counter = collections.Counter()
+def cpu_seconds_by_pid() -> dict[int, tuple[str, float]]:
+    """Per process id (titles change while a replica works): its label and CPU seconds."""
+    seconds: dict[int, tuple[str, float]] = {}
     for process in psutil.process_iter():
         try:
             label = process_label(process)
             if label:
                 times = process.cpu_times()
-                seconds[label] += times.user + times.system
+                seconds[process.pid] = (label, times.user + times.system)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return seconds
+
+
+def cpu_spent(before: dict, after: dict) -> collections.Counter:
+    """CPU seconds between two samples, summed by label (a process born meanwhile from 0)."""
+    spent: collections.Counter = collections.Counter()
+    for pid, (label, seconds) in after.items():
+        spent[label] += seconds - before.get(pid, (label, 0.0))[1]
+    return spent
 
 
 async def closed_loop(url: str, requests: int, clients: int) -> float:
@@ -65,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=800)
     parser.add_argument("--clients", type=int, default=32)
     args = parser.parse_args(argv)
-    before = cpu_seconds_by_process()
+    before = cpu_seconds_by_pid()
     wall_s = asyncio.run(closed_loop(args.url, args.requests, args.clients))
-    spent = cpu_seconds_by_process() - before
+    spent = cpu_spent(before, cpu_seconds_by_pid())
     print(f"{args.requests / wall_s:.1f} req/s over {wall_s:.1f} s ({args.clients} clients)")
     print(f"{'process':<50} {'CPU s':>7} {'ms/request':>11}")
     for label, seconds in spent.most_common():
