@@ -27,9 +27,24 @@ from deployments.engine import (
 )
 from deployments.engine.download import Offline, download_checkpoint
 from deployments.engine.modes import resolve_engine
+from deployments.engine_feeder import EngineFeeder
 from serve_app.config import BatchingConfig, Settings
 
 logger = logging.getLogger("ray.serve")
+# Serve batches may all be in flight at once: they only wait in the EngineFeeder, which makes the
+# engine batches (each Serve batch holds at least one of at most max_ongoing_requests requests).
+SERVE_BATCHES_IN_FLIGHT = 1024
+
+
+class IgnoreBatchConcurrencyWarning(logging.Filter):
+    """Serve warns when max_batch_size × max_concurrent_batches exceeds max_ongoing_requests,
+    which is by design here (see SERVE_BATCHES_IN_FLIGHT)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "max_concurrent_batches" not in record.getMessage()
+
+
+logger.addFilter(IgnoreBatchConcurrencyWarning())
 
 
 def build_engine(settings: Settings) -> ChatEngine:
@@ -67,6 +82,7 @@ class ChatGLMDeployment:
         self.idle_unloaded = False
         self.last_request_at = time.monotonic()
         self._lifecycle = asyncio.Lock()  # one load or unload at a time
+        self.feeder = EngineFeeder(self.engine.generate, self.batching.max_batch_size)
         await self._start_engine(settings)
         if self.idle_unload_after_s:
             self._idle_watch = asyncio.create_task(self._unload_when_idle())
@@ -110,6 +126,7 @@ class ChatGLMDeployment:
         self.batching = BatchingConfig.model_validate(user_config)
         self.generate_batch.set_max_batch_size(self.batching.max_batch_size)
         self.generate_batch.set_batch_wait_timeout_s(self.batching.batch_wait_timeout_s)
+        self.feeder.max_batch_size = self.batching.max_batch_size
         logger.info("batching: %s", self.batching.model_dump())
         if self.continuous:
             logger.info("the continuous engine takes max_batch_size at its next load")
@@ -125,18 +142,19 @@ class ChatGLMDeployment:
             return await self.engine.chat(request)
         return await self.generate_batch(request)
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.05)
+    @serve.batch(
+        max_batch_size=8, batch_wait_timeout_s=0.05, max_concurrent_batches=SERVE_BATCHES_IN_FLIGHT
+    )
     async def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        logger.info("generating a batch of %d", len(requests))
-        # A worker thread keeps the replica's event loop free to collect the next batch.
-        return await asyncio.to_thread(self.engine.generate, requests)
+        # Joins whatever else waits for the engine (deployments/engine_feeder.py).
+        return await self.feeder.generate(requests)
 
     async def load(self) -> dict[str, Any]:
         """Load the model (admin route, or the first request after an idle unload); requests
         arriving meanwhile wait for it instead of failing."""
         async with self._lifecycle:
             try:
-                await asyncio.to_thread(self.engine.wakeup)
+                await self.feeder.on_engine_thread(self.engine.wakeup)
             except ModelNotAvailable as error:
                 logger.warning("load failed: %s", error)
             self.idle_unloaded = False
@@ -145,7 +163,7 @@ class ChatGLMDeployment:
     async def unload(self) -> dict[str, Any]:
         """Free the model's memory; requests get the fallback until `load`."""
         async with self._lifecycle:
-            await asyncio.to_thread(self.engine.sleep)
+            await self.feeder.on_engine_thread(self.engine.sleep)
         return self.status()
 
     async def _unload_when_idle(self) -> None:
@@ -156,7 +174,7 @@ class ChatGLMDeployment:
                 logger.info("idle for %.0f s: unloading the model", idle_s)
                 async with self._lifecycle:
                     self.idle_unloaded = True  # set first: a request arriving now reloads
-                    await asyncio.to_thread(self.engine.sleep)
+                    await self.feeder.on_engine_thread(self.engine.sleep)
 
     def status(self) -> dict[str, Any]:
         engine = "continuous" if self.continuous else "static"

@@ -58,6 +58,7 @@ class Level:
     p99_ms: float
     generation_p50_ms: float | None = None
     replica_engine_ms_per_batch: float | None = None  # engine time inside the ChatGLM replica
+    mean_batch_size: float | None = None  # requests per engine batch during the level
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -119,6 +120,7 @@ def measure_level(
     tokens = after["generated_tokens"] - before["generated_tokens"]
     batches = (after.get("batches") or 0) - (before.get("batches") or 0)
     engine_ms = (after["busy_s"] - before["busy_s"]) * 1000 / batches if batches else None
+    batched_requests = (after.get("requests") or 0) - (before.get("requests") or 0)
     generation = [
         r["timings"]["generation_ms"]
         for r in run["replies"]
@@ -138,11 +140,13 @@ def measure_level(
         p99_ms=round(percentile(run["latencies"], 0.99), 1),
         generation_p50_ms=round(statistics.median(generation), 1) if generation else None,
         replica_engine_ms_per_batch=round(engine_ms, 1) if engine_ms else None,
+        mean_batch_size=round(batched_requests / batches, 2) if batches else None,
     )
     print(
         f"  {system:<22} c={concurrency:<3} {level.req_per_s:>8.2f} req/s "
         f"{level.tokens_per_s:>9.1f} tok/s  p50 {level.p50_ms:>8.1f}  p95 {level.p95_ms:>8.1f} "
-        f"ms  errors {level.errors}",
+        f"ms  errors {level.errors}"
+        + (f"  mean batch {level.mean_batch_size}" if level.mean_batch_size else ""),
         flush=True,
     )
     return level

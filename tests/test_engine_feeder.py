@@ -1,0 +1,97 @@
+"""EngineFeeder: Serve's batches that wait for a busy engine run together when it is free."""
+
+import asyncio
+import threading
+
+import pytest
+
+from deployments.engine_feeder import EngineFeeder
+
+
+class GatedEngine:
+    """An engine whose generate() blocks until the test opens the gate; records its batches."""
+
+    def __init__(self):
+        self.batches: list[list[str]] = []
+        self.threads: set[int] = set()
+        self.gate = threading.Event()
+
+    def generate(self, requests: list[str]) -> list[str]:
+        self.threads.add(threading.get_ident())
+        self.batches.append(list(requests))
+        self.gate.wait(10)
+        if "boom" in requests:
+            raise RuntimeError("engine failed")
+        return [f"reply to {r}" for r in requests]
+
+
+async def started(engine: GatedEngine, batches: int) -> None:
+    while len(engine.batches) < batches:
+        await asyncio.sleep(0.001)
+
+
+def test_batches_that_wait_for_the_engine_run_as_one_in_arrival_order():
+    engine = GatedEngine()
+
+    async def scenario():
+        feeder = EngineFeeder(engine.generate, max_batch_size=8)
+        first = asyncio.create_task(feeder.generate(["a"]))
+        await started(engine, 1)
+        # While "a" runs, Serve hands over three more (small) batches.
+        later = [asyncio.create_task(feeder.generate(b)) for b in (["b", "c"], ["d"], ["e"])]
+        await asyncio.sleep(0.05)
+        engine.gate.set()
+        return await first, [await task for task in later]
+
+    first, later = asyncio.run(scenario())
+    assert engine.batches == [["a"], ["b", "c", "d", "e"]]
+    assert first == ["reply to a"]
+    assert later == [["reply to b", "reply to c"], ["reply to d"], ["reply to e"]]
+    assert len(engine.threads) == 1  # every batch on the one engine thread
+
+
+def test_an_engine_batch_never_exceeds_max_batch_size():
+    engine = GatedEngine()
+    engine.gate.set()
+
+    async def scenario():
+        feeder = EngineFeeder(engine.generate, max_batch_size=3)
+        return await asyncio.gather(*(feeder.generate([str(n)]) for n in range(7)))
+
+    results = asyncio.run(scenario())
+    assert [len(batch) for batch in engine.batches] == [3, 3, 1]
+    assert [r[0] for r in results] == [f"reply to {n}" for n in range(7)]
+
+
+def test_a_cancelled_caller_is_dropped_before_it_runs():
+    engine = GatedEngine()
+
+    async def scenario():
+        feeder = EngineFeeder(engine.generate, max_batch_size=8)
+        first = asyncio.create_task(feeder.generate(["a"]))
+        await started(engine, 1)
+        gone = asyncio.create_task(feeder.generate(["gone"]))
+        kept = asyncio.create_task(feeder.generate(["kept"]))
+        await asyncio.sleep(0.01)
+        gone.cancel()
+        engine.gate.set()
+        await first
+        return await kept
+
+    assert asyncio.run(scenario()) == ["reply to kept"]
+    assert engine.batches == [["a"], ["kept"]]
+
+
+def test_a_failed_batch_fails_its_callers_only():
+    engine = GatedEngine()
+
+    async def scenario():
+        feeder = EngineFeeder(engine.generate, max_batch_size=2)
+        failing = asyncio.create_task(feeder.generate(["x", "boom"]))
+        fine = asyncio.create_task(feeder.generate(["y"]))
+        engine.gate.set()
+        with pytest.raises(RuntimeError, match="engine failed"):
+            await failing
+        return await fine
+
+    assert asyncio.run(scenario()) == ["reply to y"]
