@@ -27,7 +27,7 @@ from deployments.engine import (
 )
 from deployments.engine.download import Offline, download_checkpoint
 from deployments.engine.modes import resolve_engine
-from deployments.engine_feeder import EngineFeeder
+from deployments.engine_feeder import EngineFeeder, Ticket
 from serve_app.config import BatchingConfig, Settings
 
 logger = logging.getLogger("ray.serve")
@@ -75,6 +75,7 @@ def build_engine(settings: Settings) -> ChatEngine:
 @serve.deployment(name="ChatGLM", max_ongoing_requests=64, health_check_period_s=10)
 class ChatGLMDeployment:
     async def __init__(self, settings: Settings):
+        self.settings = settings
         self.engine = build_engine(settings)
         self.continuous = isinstance(self.engine, ContinuousBatchingEngine)
         self.batching = BatchingConfig.model_validate(settings.batching_user_config())
@@ -129,6 +130,11 @@ class ChatGLMDeployment:
         self.feeder.max_batch_size = self.batching.max_batch_size
         logger.info("batching: %s", self.batching.model_dump())
         if self.continuous:
+            # Its paged KV cache is sized when it loads: the new size applies from the next load.
+            self.engine.max_batch_size = self.batching.max_batch_size
+            self.engine.kv_cache_tokens = self.settings.model_copy(
+                update=user_config
+            ).kv_cache_tokens()
             logger.info("the continuous engine takes max_batch_size at its next load")
 
     async def chat(self, request: GenerationRequest) -> GenerationResult:
@@ -140,14 +146,19 @@ class ChatGLMDeployment:
         if self.continuous:
             # Awaited on this event loop, no thread per request: only max_ongoing_requests caps it.
             return await self.engine.chat(request)
-        return await self.generate_batch(request)
+        ticket = Ticket(request)
+        try:
+            return await self.generate_batch(ticket)
+        except asyncio.CancelledError:
+            ticket.cancelled = True  # Serve cancelled this call: the engine must not run it
+            raise
 
     @serve.batch(
         max_batch_size=8, batch_wait_timeout_s=0.05, max_concurrent_batches=SERVE_BATCHES_IN_FLIGHT
     )
-    async def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+    async def generate_batch(self, tickets: list[Ticket]) -> list[GenerationResult | None]:
         # Joins whatever else waits for the engine (deployments/engine_feeder.py).
-        return await self.feeder.generate(requests)
+        return await self.feeder.generate(tickets)
 
     async def load(self) -> dict[str, Any]:
         """Load the model (admin route, or the first request after an idle unload); requests
@@ -169,12 +180,17 @@ class ChatGLMDeployment:
     async def _unload_when_idle(self) -> None:
         while True:
             await asyncio.sleep(min(self.idle_unload_after_s, 30))
-            idle_s = time.monotonic() - self.last_request_at
-            if self.engine.loaded and idle_s >= self.idle_unload_after_s:
-                logger.info("idle for %.0f s: unloading the model", idle_s)
-                async with self._lifecycle:
+            if self._idle_for() < self.idle_unload_after_s or not self.engine.loaded:
+                continue
+            async with self._lifecycle:
+                idle_s = self._idle_for()  # again: a load may have held the lock meanwhile
+                if self.engine.loaded and idle_s >= self.idle_unload_after_s:
+                    logger.info("idle for %.0f s: unloading the model", idle_s)
                     self.idle_unloaded = True  # set first: a request arriving now reloads
                     await self.feeder.on_engine_thread(self.engine.sleep)
+
+    def _idle_for(self) -> float:
+        return time.monotonic() - self.last_request_at
 
     def status(self) -> dict[str, Any]:
         engine = "continuous" if self.continuous else "static"

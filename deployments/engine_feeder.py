@@ -5,7 +5,9 @@ made of everything that waits when the engine is free.
 also while the engine is still running the previous one; on its own that lines small batches up
 behind the running one (measured with 16 closed-loop clients: mean batch 2.8, BENCHMARKS.md).
 Here the batches Serve hands over wait together, and when the engine is free they run as one
-batch of up to `max_batch_size` requests, oldest first.
+batch of up to `max_batch_size` requests, oldest first. Serve cancels a request (its caller's
+deadline passed) only on the caller's side of the batch, so each request travels in a `Ticket`
+that its caller marks when cancelled, and marked tickets never reach the engine.
 
 All engine work runs on one thread: torch's CPU thread pool belongs to the thread that calls it,
 and asyncio's default executor rotates calls over several threads, each with a pool of its own
@@ -18,9 +20,18 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 logger = logging.getLogger("ray.serve")
+
+
+@dataclass
+class Ticket:
+    """One request on its way to the engine; `cancelled` once its caller gave up."""
+
+    request: Any
+    cancelled: bool = False
 
 
 class EngineFeeder:
@@ -28,32 +39,37 @@ class EngineFeeder:
         self.generate_on_engine = generate
         self.max_batch_size = max_batch_size
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
-        self._waiting: list[tuple[Any, asyncio.Future]] = []
+        self._waiting: list[tuple[Ticket, asyncio.Future]] = []
         self._feeding: asyncio.Task | None = None
 
     async def on_engine_thread(self, function: Callable, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.thread, function, *args)
 
-    async def generate(self, requests: list[Any]) -> list[Any]:
-        """Results for `requests`, generated together with whatever else waits; cancelling the
-        caller drops its requests if they have not started."""
+    async def generate(self, tickets: list[Ticket]) -> list[Any]:
+        """Results for `tickets`, generated together with whatever else waits; None for a
+        ticket cancelled before it ran (its caller is gone)."""
         loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in requests]
-        self._waiting.extend(zip(requests, futures, strict=True))
+        futures = [loop.create_future() for _ in tickets]
+        self._waiting.extend(zip(tickets, futures, strict=True))
         if self._feeding is None or self._feeding.done():
             self._feeding = asyncio.create_task(self._feed())
         return list(await asyncio.gather(*futures))
 
     async def _feed(self) -> None:
         while self._waiting:
-            batch = [(r, f) for r, f in self._waiting[: self.max_batch_size] if not f.done()]
-            del self._waiting[: self.max_batch_size]
+            batch = []
+            while self._waiting and len(batch) < self.max_batch_size:
+                ticket, future = self._waiting.pop(0)
+                if ticket.cancelled and not future.done():
+                    future.set_result(None)
+                elif not future.done():
+                    batch.append((ticket, future))
             if not batch:
                 continue
             logger.info("generating a batch of %d", len(batch))
             try:
                 results = await self.on_engine_thread(
-                    self.generate_on_engine, [request for request, _ in batch]
+                    self.generate_on_engine, [ticket.request for ticket, _ in batch]
                 )
             except Exception as error:  # this batch's callers get it; the next batch still runs
                 for _, future in batch:

@@ -156,8 +156,8 @@ class ScriptPipeline:
         )
 
     async def _chat(self, generation: GenerationRequest) -> Any:
-        """One chat call; when the deadline cancels it, it is cancelled in Serve too (dropped
-        from the batch queue if it has not started)."""
+        """One chat call; when the deadline cancels it, it is cancelled in Serve too (and never
+        reaches the engine if it has not started: deployments/engine_feeder.py)."""
         response = self.chat.chat.remote(generation)
         try:
             return await response

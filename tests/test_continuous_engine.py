@@ -163,6 +163,17 @@ def test_sleep_frees_the_model_and_wakeup_reloads_it(tiny_model_dir):
     engine.sleep()
 
 
+def test_a_manager_that_cannot_start_leaves_the_engine_unavailable_with_the_reason(
+    tiny_model_dir,
+):
+    # The deployment keeps a replica up (fallback only) on ModelNotAvailable, not on others.
+    engine = ContinuousBatchingEngine(str(tiny_model_dir), device="cpu", max_batch_size=0)
+    with pytest.raises(ModelNotAvailable, match="continuous batching did not start"):
+        engine.start()
+    assert not engine.loaded
+    assert "max_requests_per_batch" in engine.status()["reason"]
+
+
 def test_check_health_fails_while_a_request_is_pending_too_long(tiny_model_dir):
     engine = ContinuousBatchingEngine(str(tiny_model_dir), device="cpu", wedged_after_s=0.0)
     engine.start()

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from deployments.engine_feeder import EngineFeeder
+from deployments.engine_feeder import EngineFeeder, Ticket
 
 
 class GatedEngine:
@@ -25,6 +25,10 @@ class GatedEngine:
         return [f"reply to {r}" for r in requests]
 
 
+def tickets(*requests: str) -> list[Ticket]:
+    return [Ticket(request) for request in requests]
+
+
 async def started(engine: GatedEngine, batches: int) -> None:
     while len(engine.batches) < batches:
         await asyncio.sleep(0.001)
@@ -35,10 +39,12 @@ def test_batches_that_wait_for_the_engine_run_as_one_in_arrival_order():
 
     async def scenario():
         feeder = EngineFeeder(engine.generate, max_batch_size=8)
-        first = asyncio.create_task(feeder.generate(["a"]))
+        first = asyncio.create_task(feeder.generate(tickets("a")))
         await started(engine, 1)
         # While "a" runs, Serve hands over three more (small) batches.
-        later = [asyncio.create_task(feeder.generate(b)) for b in (["b", "c"], ["d"], ["e"])]
+        later = [
+            asyncio.create_task(feeder.generate(tickets(*b))) for b in (["b", "c"], ["d"], ["e"])
+        ]
         await asyncio.sleep(0.05)
         engine.gate.set()
         return await first, [await task for task in later]
@@ -56,29 +62,30 @@ def test_an_engine_batch_never_exceeds_max_batch_size():
 
     async def scenario():
         feeder = EngineFeeder(engine.generate, max_batch_size=3)
-        return await asyncio.gather(*(feeder.generate([str(n)]) for n in range(7)))
+        return await asyncio.gather(*(feeder.generate(tickets(str(n))) for n in range(7)))
 
     results = asyncio.run(scenario())
     assert [len(batch) for batch in engine.batches] == [3, 3, 1]
     assert [r[0] for r in results] == [f"reply to {n}" for n in range(7)]
 
 
-def test_a_cancelled_caller_is_dropped_before_it_runs():
+def test_a_ticket_cancelled_while_waiting_never_reaches_the_engine():
     engine = GatedEngine()
 
     async def scenario():
         feeder = EngineFeeder(engine.generate, max_batch_size=8)
-        first = asyncio.create_task(feeder.generate(["a"]))
+        first = asyncio.create_task(feeder.generate(tickets("a")))
         await started(engine, 1)
-        gone = asyncio.create_task(feeder.generate(["gone"]))
-        kept = asyncio.create_task(feeder.generate(["kept"]))
+        # One Serve batch of two; the caller of "gone" is cancelled (its deadline passed).
+        waiting = tickets("gone", "kept")
+        second = asyncio.create_task(feeder.generate(waiting))
         await asyncio.sleep(0.01)
-        gone.cancel()
+        waiting[0].cancelled = True
         engine.gate.set()
         await first
-        return await kept
+        return await second
 
-    assert asyncio.run(scenario()) == ["reply to kept"]
+    assert asyncio.run(scenario()) == [None, "reply to kept"]
     assert engine.batches == [["a"], ["kept"]]
 
 
@@ -87,8 +94,8 @@ def test_a_failed_batch_fails_its_callers_only():
 
     async def scenario():
         feeder = EngineFeeder(engine.generate, max_batch_size=2)
-        failing = asyncio.create_task(feeder.generate(["x", "boom"]))
-        fine = asyncio.create_task(feeder.generate(["y"]))
+        failing = asyncio.create_task(feeder.generate(tickets("x", "boom")))
+        fine = asyncio.create_task(feeder.generate(tickets("y")))
         engine.gate.set()
         with pytest.raises(RuntimeError, match="engine failed"):
             await failing

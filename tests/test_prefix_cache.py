@@ -6,6 +6,7 @@ import pytest
 
 from deployments.engine import GenerationRequest, StaticBatchingEngine
 from deployments.engine.prefix_cache import PrefixCache, common_prefix_length
+from deployments.engine.static_batching import group_rows
 from deployments.prompts import build_messages
 from serve_app.protocol import ScriptRequest
 
@@ -52,7 +53,7 @@ def test_cached_prefixes_give_the_same_greedy_tokens_as_full_prefill(engines):
     cached, plain = engines
     expected = [r.text for r in plain.generate(REQUESTS)]
     # First round discovers the shared instructions; the second starts every storyboard row
-    # from the cache, in one batch with a row that has no cached prefix ("hi").
+    # from the cache, while "hi" (no cached prefix) runs in a call of its own.
     for _ in range(2):
         with counting_embedded_tokens(cached) as embedded:
             results = cached.generate(REQUESTS)
@@ -65,6 +66,17 @@ def test_cached_prefixes_give_the_same_greedy_tokens_as_full_prefill(engines):
     assert stats["hits"] >= 5 and stats["reused_tokens"] > 5 * 200
     assert plain.prefix_cache.stats()["hits"] == 0
     assert cached.status()["prefix_cache"] == cached.prefix_cache.stats()
+
+
+def test_rows_with_and_without_a_cached_prefix_run_in_separate_calls(engines):
+    cached, _ = engines
+    cached.generate(REQUESTS)  # the shared instructions are cached from here on
+    rows = cached._rows(REQUESTS)
+    groups = group_rows(rows)
+    assert [[rows[i].prefix is not None for i in group] for group in groups] == [
+        [True] * 5,
+        [False],
+    ]
 
 
 def test_one_request_at_a_time_reuses_the_prefix_of_earlier_ones(engines, tiny_model_dir):

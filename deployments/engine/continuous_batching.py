@@ -79,12 +79,19 @@ class ContinuousBatchingEngine(CheckpointEngine):
     # Lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
         loaded = self._load()
-        manager = loaded.model.init_continuous_batching(
-            generation_config=self._generation_config(loaded.model),
-            continuous_batching_config=self._batching_config(),
-        )
-        manager.warmup()  # sizes the paged cache now; captures CUDA graphs where they are used
-        manager.start()
+        manager = None
+        try:
+            manager = loaded.model.init_continuous_batching(
+                generation_config=self._generation_config(loaded.model),
+                continuous_batching_config=self._batching_config(),
+            )
+            manager.warmup()  # sizes the paged cache now; captures CUDA graphs where used
+            manager.start()
+        except Exception as error:  # e.g. out of memory sizing the paged cache
+            self.unavailable_reason = f"continuous batching did not start: {error!r}"[:500]
+            loaded = manager = None  # the model's last references: free_memory can return it
+            free_memory()
+            raise ModelNotAvailable(self.model_path, self.unavailable_reason) from error
         dispatcher = threading.Thread(
             target=self._deliver_results,
             args=(manager, loaded.tokenizer),

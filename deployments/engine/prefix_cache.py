@@ -6,8 +6,9 @@ found automatically: when a prompt shares at least `min_tokens` leading tokens w
 prompt of its batch or with a recent one, that common prefix is prefilled once (batch of one) and
 kept, least recently used first out. In a batch, each row starts with its longest cached prefix
 and only the rest is prefilled; `layout_batch` lines rows up as
-[padding · cached prefix] [padding · rest], so rows with different prefixes, or none, share one
+[padding · cached prefix] [padding · rest], so rows with different prefixes share one
 `generate()` call (positions come from the attention mask, so padding in the middle is harmless).
+The engine runs rows without a cached prefix in a call of their own.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import gc
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -14,7 +15,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 from deployments.engine.base import GenerationRequest, GenerationResult
 from deployments.engine.checkpoint_engine import CheckpointEngine
 from deployments.engine.loading import ModelNotAvailable, free_memory
-from deployments.engine.prefix_cache import PrefixCache, layout_batch
+from deployments.engine.prefix_cache import CachedPrefix, PrefixCache, layout_batch
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class StaticBatchingEngine(CheckpointEngine):
 
     # Lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
+        self.prefix_cache.clear()  # its KV belongs to the model it was computed with
         self._model = self._load()
         self.unavailable_reason = None
 
@@ -76,8 +78,9 @@ class StaticBatchingEngine(CheckpointEngine):
                 raise ModelNotAvailable(self.model_path, self.unavailable_reason or "not loaded")
             started = self._busy_since = time.monotonic()
             try:
-                for indices in group_by_sampling(requests):
-                    group = [requests[i] for i in indices]
+                rows = self._rows(requests)
+                for indices in group_rows(rows):
+                    group = [rows[i] for i in indices]
                     results_in_order = self._generate_splitting_on_oom(group)
                     for index, result in zip(indices, results_in_order, strict=True):
                         results[index] = result
@@ -91,7 +94,25 @@ class StaticBatchingEngine(CheckpointEngine):
         self.counters.record_batch(len(requests), generated, time.monotonic() - started)
         return ordered
 
-    def _generate_splitting_on_oom(self, group: list[GenerationRequest]) -> list[GenerationResult]:
+    def _rows(self, requests: list[GenerationRequest]) -> list[Row]:
+        """Each request with its prompt tokens and the cached prefix it starts with (if any)."""
+        loaded = self._model
+        prompts = [
+            loaded.tokenizer.apply_chat_template(
+                r.messages, add_generation_prompt=True, tokenize=True
+            )["input_ids"]
+            for r in requests
+        ]
+        try:
+            prefixes = self.prefix_cache.assign(prompts, loaded.model)
+        except torch.OutOfMemoryError:
+            prefixes = None
+        if prefixes is None:  # no room to prefill a new prefix: these rows prefill in full
+            free_memory()  # outside `except`, so the failed attempt's tensors are unreachable
+            prefixes = [None] * len(requests)
+        return [Row(*row) for row in zip(requests, prompts, prefixes, strict=True)]
+
+    def _generate_splitting_on_oom(self, group: list[Row]) -> list[GenerationResult]:
         """On out-of-memory run each half on its own; only a lone request that fails re-raises."""
         try:
             return self._generate_group(group)
@@ -112,17 +133,13 @@ class StaticBatchingEngine(CheckpointEngine):
         )
 
     @torch.inference_mode()
-    def _generate_group(self, group: list[GenerationRequest]) -> list[GenerationResult]:
+    def _generate_group(self, rows: list[Row]) -> list[GenerationResult]:
         loaded = self._model
         tokenizer, model = loaded.tokenizer, loaded.model
-        prompts = [
-            tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=True)[
-                "input_ids"
-            ]
-            for r in group
-        ]
+        group = [row.request for row in rows]
+        prompts = [row.prompt for row in rows]
         input_ids, attention_mask, cache = layout_batch(
-            prompts, self.prefix_cache.assign(prompts, model), tokenizer.pad_token_id, model.config
+            prompts, [row.prefix for row in rows], tokenizer.pad_token_id, model.config
         )
         input_ids, attention_mask = input_ids.to(loaded.device), attention_mask.to(loaded.device)
         prompt_length = input_ids.shape[1]
@@ -171,11 +188,21 @@ class StaticBatchingEngine(CheckpointEngine):
         }
 
 
-def group_by_sampling(requests: list[GenerationRequest]) -> list[list[int]]:
-    """Indices of requests grouped by sampling settings, first-seen order kept."""
+@dataclass(frozen=True)
+class Row:
+    request: GenerationRequest
+    prompt: list[int]
+    prefix: CachedPrefix | None
+
+
+def group_rows(rows: list[Row]) -> list[list[int]]:
+    """Indices of rows that can share one generate() call, first-seen order kept: same sampling
+    settings, and all with a cached prefix or all without (one row without would make every row
+    of the call prefill its full length)."""
     groups: dict[tuple, list[int]] = {}
-    for index, request in enumerate(requests):
-        groups.setdefault(request.sampling_key, []).append(index)
+    for index, row in enumerate(rows):
+        key = (row.request.sampling_key, row.prefix is not None)
+        groups.setdefault(key, []).append(index)
     return list(groups.values())
 
 
