@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -77,36 +78,14 @@ class PrecisionResult:
     script_400_tokens_s: float | None = None
 
 
-class PrebuiltEngine(StaticBatchingEngine):
-    """The static-batching engine around a model built in memory instead of loaded from disk."""
+def prebuilt(engine_class: type[ChatEngine], loaded: LoadedModel, **options: Any) -> ChatEngine:
+    """`engine_class`, as deployed, around a model already in memory instead of loaded from disk."""
 
-    def __init__(self, loaded: LoadedModel, prefix_cache_entries: int = 8):
-        super().__init__(
-            "<in memory>",
-            precision=loaded.precision,
-            device=loaded.device,
-            prefix_cache_entries=prefix_cache_entries,
-        )
-        self.prebuilt = loaded
+    class Prebuilt(engine_class):
+        def _load(self) -> LoadedModel:
+            return loaded
 
-    def _load(self) -> LoadedModel:
-        return self.prebuilt
-
-
-class PrebuiltContinuousEngine(ContinuousBatchingEngine):
-    """The continuous-batching engine, as deployed, around a model already in memory."""
-
-    def __init__(self, loaded: LoadedModel, max_batch_size: int):
-        super().__init__(
-            "<in memory>",
-            precision=loaded.precision,
-            device=loaded.device,
-            max_batch_size=max_batch_size,
-        )
-        self.prebuilt = loaded
-
-    def _load(self) -> LoadedModel:
-        return self.prebuilt
+    return Prebuilt("<in memory>", precision=loaded.precision, device=loaded.device, **options)
 
 
 def build_full_size(tokenizer_dir: Path, precision: str, device: str) -> LoadedModel:
@@ -159,7 +138,7 @@ def bench_precision(args: argparse.Namespace, precision: str) -> PrecisionResult
         loaded = build_full_size(args.model, precision, device)
     else:
         loaded = load_model(args.model, precision, device)
-    engine = PrebuiltEngine(loaded)
+    engine = prebuilt(StaticBatchingEngine, loaded)
     engine.start()
     result = PrecisionResult(
         precision, device, loaded.parameters, round(loaded.load_time_s, 2), 0.0
@@ -175,7 +154,7 @@ def bench_precision(args: argparse.Namespace, precision: str) -> PrecisionResult
     result.script_400_tokens_s = round(time.perf_counter() - started, 2)
     result.peak_memory_mb = round(peak_memory_mb(device), 1)  # before CB sizes its own cache
     if args.without_prefix_cache:
-        plain = PrebuiltEngine(loaded, prefix_cache_entries=0)
+        plain = prebuilt(StaticBatchingEngine, loaded, prefix_cache_entries=0)
         plain.start()
         tokens_per_s(plain, 2, 4)
         for batch in args.batch_sizes:
@@ -183,7 +162,9 @@ def bench_precision(args: argparse.Namespace, precision: str) -> PrecisionResult
             result.no_prefix_cache_tokens_per_s[batch] = rate
             print(f"  {precision} static without prefix cache, batch {batch}: {rate} tokens/s")
     if args.continuous:
-        continuous = PrebuiltContinuousEngine(loaded, max_batch_size=max(args.batch_sizes))
+        continuous = prebuilt(
+            ContinuousBatchingEngine, loaded, max_batch_size=max(args.batch_sizes)
+        )
         continuous.start()
         tokens_per_s(continuous, 1, 4)
         for batch in args.batch_sizes:
