@@ -130,6 +130,19 @@ def tokens_per_s(engine: ChatEngine, batch: int, new_tokens: int) -> float:
     return sum(r.completion_tokens for r in results) / (time.perf_counter() - started)
 
 
+def rates_per_batch(engine: ChatEngine, label: str, args: argparse.Namespace) -> dict[int, float]:
+    """Start `engine`, warm it up, and measure tokens/s at each of --batch-sizes."""
+    engine.start()
+    # Warm-up: first-call allocations, kernel selection, and the shared instructions' prefix
+    # found and cached, as in a serving replica after its first requests.
+    tokens_per_s(engine, 2, 4)
+    rates = {}
+    for batch in args.batch_sizes:
+        rates[batch] = round(tokens_per_s(engine, batch, args.new_tokens), 1)
+        print(f"  {label}, batch {batch}: {rates[batch]} tokens/s", flush=True)
+    return rates
+
+
 def bench_precision(args: argparse.Namespace, precision: str) -> PrecisionResult:
     device = resolve_device(args.device)
     if device == "cuda":
@@ -139,38 +152,26 @@ def bench_precision(args: argparse.Namespace, precision: str) -> PrecisionResult
     else:
         loaded = load_model(args.model, precision, device)
     engine = prebuilt(StaticBatchingEngine, loaded)
-    engine.start()
     result = PrecisionResult(
         precision, device, loaded.parameters, round(loaded.load_time_s, 2), 0.0
     )
-    # Warm-up: first-call allocations, kernel selection, and the shared instructions' prefix
-    # found and cached, as in a serving replica after its first requests.
-    tokens_per_s(engine, 2, 4)
-    for batch in args.batch_sizes:
-        result.tokens_per_s[batch] = round(tokens_per_s(engine, batch, args.new_tokens), 1)
-        print(f"  {precision} static batch {batch}: {result.tokens_per_s[batch]} tokens/s")
+    result.tokens_per_s = rates_per_batch(engine, f"{precision} static", args)
     started = time.perf_counter()
     engine.generate(bench_requests(1, args.script_tokens))
     result.script_400_tokens_s = round(time.perf_counter() - started, 2)
     result.peak_memory_mb = round(peak_memory_mb(device), 1)  # before CB sizes its own cache
     if args.without_prefix_cache:
         plain = prebuilt(StaticBatchingEngine, loaded, prefix_cache_entries=0)
-        plain.start()
-        tokens_per_s(plain, 2, 4)
-        for batch in args.batch_sizes:
-            rate = round(tokens_per_s(plain, batch, args.new_tokens), 1)
-            result.no_prefix_cache_tokens_per_s[batch] = rate
-            print(f"  {precision} static without prefix cache, batch {batch}: {rate} tokens/s")
+        result.no_prefix_cache_tokens_per_s = rates_per_batch(
+            plain, f"{precision} static without prefix cache", args
+        )
     if args.continuous:
         continuous = prebuilt(
             ContinuousBatchingEngine, loaded, max_batch_size=max(args.batch_sizes)
         )
-        continuous.start()
-        tokens_per_s(continuous, 1, 4)
-        for batch in args.batch_sizes:
-            rate = round(tokens_per_s(continuous, batch, args.new_tokens), 1)
-            result.continuous_tokens_per_s[batch] = rate
-            print(f"  {precision} continuous batch {batch}: {rate} tokens/s")
+        result.continuous_tokens_per_s = rates_per_batch(
+            continuous, f"{precision} continuous", args
+        )
         continuous.sleep()
     return result
 
