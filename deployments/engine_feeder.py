@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ class EngineFeeder:
         self.generate_on_engine = generate
         self.max_batch_size = max_batch_size
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
-        self._waiting: list[tuple[Ticket, asyncio.Future]] = []
+        self._waiting: deque[tuple[Ticket, asyncio.Future]] = deque()
         self._feeding: asyncio.Task | None = None
 
     async def on_engine_thread(self, function: Callable, *args: Any) -> Any:
@@ -59,7 +60,7 @@ class EngineFeeder:
         while self._waiting:
             batch = []
             while self._waiting and len(batch) < self.max_batch_size:
-                ticket, future = self._waiting.pop(0)
+                ticket, future = self._waiting.popleft()
                 if ticket.cancelled and not future.done():
                     future.set_result(None)
                 elif not future.done():
