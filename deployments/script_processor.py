@@ -13,9 +13,9 @@ from typing import Any
 
 from ray import serve
 
-from deployments.fallback import fallback_script_json, warm_up
-from deployments.script_parser import ScriptParseError, parse_script
-from serve_app.protocol import ScriptRequest
+from deployments.storyboard.fallback import fallback_script_json, warm_up
+from deployments.storyboard.models import ScriptRequest
+from deployments.storyboard.parser import ScriptParseError, parse_script
 
 
 @serve.deployment(name="ScriptProcessor", max_ongoing_requests=128)

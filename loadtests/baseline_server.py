@@ -15,9 +15,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from deployments.engine import GenerationRequest, StaticBatchingEngine
-from deployments.prompts import build_messages
+from deployments.storyboard.models import ScriptRequest
+from deployments.storyboard.prompts import build_messages
 from serve_app.config import Settings
-from serve_app.protocol import ScriptRequest
 
 settings = Settings()
 engine = StaticBatchingEngine(

@@ -7,9 +7,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from serve_app.protocol import VideoScript
-
-SCRIPT_SOURCES = {"llm", "llm_repaired", "fallback"}
+from deployments.storyboard.constants import SCRIPT_SOURCES
+from deployments.storyboard.models import VideoScript
 
 
 def finished_task_problem(task: Any) -> str | None:

@@ -23,9 +23,9 @@ from deployments.engine import (
     StaticBatchingEngine,
     constrained,
 )
-from deployments.prompts import build_messages, script_json_schema
-from deployments.script_parser import ScriptParseError, parse_script
-from serve_app.protocol import ScriptRequest
+from deployments.storyboard.models import ScriptRequest
+from deployments.storyboard.parser import ScriptParseError, parse_script
+from deployments.storyboard.prompts import build_messages, script_json_schema
 
 PROMPTS = [
     ScriptRequest(prompt="制作一段关于森林探险的短视频"),

@@ -37,8 +37,8 @@ from deployments.engine.chatglm3 import glm_config
 from deployments.engine.continuous_batching import ContinuousBatchingEngine
 from deployments.engine.loading import resolve_device
 from deployments.engine.quantization import DTYPES
-from deployments.prompts import build_messages
-from serve_app.protocol import ScriptRequest
+from deployments.storyboard.models import ScriptRequest
+from deployments.storyboard.prompts import build_messages
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench_results"

@@ -35,10 +35,10 @@ import aiohttp
 import httpx
 
 from deployments.engine import GenerationRequest, StaticBatchingEngine
-from deployments.prompts import build_messages
+from deployments.storyboard.models import ScriptRequest
+from deployments.storyboard.prompts import build_messages
 from loadtests.prompts import BENCH_BODIES
 from loadtests.service import ROOT, ServeProcess, free_port, model_args
-from serve_app.protocol import ScriptRequest
 
 RESULTS_DIR = ROOT / "bench_results"
 

@@ -4,7 +4,7 @@
     python scripts/eval_scripts.py --local                       # the fallback, in-process
 
 Each prompt of tests/data/eval_prompts.json goes to POST /api/tasks/?wait=true; the finished
-task's `result` is scored by deployments.script_quality and its `source` (llm, llm_repaired,
+task's `result` is scored by deployments.storyboard.quality and its `source` (llm, llm_repaired,
 fallback) shown. Prints a Markdown table and a summary; exits 1 when any task did not complete.
 """
 
@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deployments.language import resolve_language  # noqa: E402
-from deployments.script_quality import ScriptMetrics, score_script  # noqa: E402
-from serve_app.protocol import ScriptRequest, VideoScript  # noqa: E402
+from deployments.storyboard.language import resolve_language  # noqa: E402
+from deployments.storyboard.models import ScriptRequest, VideoScript  # noqa: E402
+from deployments.storyboard.quality import ScriptMetrics, score_script  # noqa: E402
 
 DEFAULT_PROMPTS = ROOT / "tests" / "data" / "eval_prompts.json"
 POLL_INTERVAL_S = 1.0
@@ -73,7 +73,7 @@ def evaluate_live(base_url: str, request: ScriptRequest, timeout_s: float) -> Ou
 
 
 def evaluate_local(request: ScriptRequest) -> Outcome:
-    from deployments.fallback import build_fallback_script
+    from deployments.storyboard.fallback import build_fallback_script
 
     return Outcome(request, "fallback", score_script(request, build_fallback_script(request)))
 

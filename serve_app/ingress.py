@@ -8,7 +8,7 @@ from fastapi.exceptions import HTTPException
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from deployments.fallback import warm_up
+from deployments.storyboard.fallback import warm_up
 from serve_app.config import Settings
 from serve_app.errors import error_response, install_error_handlers
 from serve_app.middleware import CORSFromSettingsMiddleware, RequestContextMiddleware

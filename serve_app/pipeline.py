@@ -16,8 +16,9 @@ from typing import Any
 from ray.serve.handle import DeploymentHandle
 
 from deployments.engine import GenerationRequest, ModelNotAvailable
-from deployments.fallback import fallback_script_json
-from deployments.prompts import (
+from deployments.storyboard.constants import LLM_SOURCES
+from deployments.storyboard.fallback import fallback_script_json
+from deployments.storyboard.prompts import (
     TEMPLATE_VERSION,
     build_messages,
     build_repair_messages,
@@ -29,15 +30,13 @@ from serve_app.script_cache import ScriptCache, cache_key
 
 logger = logging.getLogger("ray.serve")
 
-LLM_ATTEMPTS = ("llm", "llm_repaired")
-
 
 class ScriptPipeline:
     def __init__(self, chat: DeploymentHandle, processor: DeploymentHandle, settings: Settings):
         self.chat = chat
         self.processor = processor
         self.settings = settings
-        self.sources = LLM_ATTEMPTS if settings.self_repair else LLM_ATTEMPTS[:1]
+        self.sources = LLM_SOURCES if settings.self_repair else LLM_SOURCES[:1]
         self.generation_timeout_s = settings.generation_timeout_s
         # After the model said it is unavailable, skip the model side until this moment.
         self._model_down_until = 0.0

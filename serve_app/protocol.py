@@ -9,131 +9,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, create_model
 
-MAX_SCENES = 20
+from deployments.storyboard.constants import SCRIPT_SOURCES, ScriptSource
+from deployments.storyboard.models import Camera, Scene, ScriptRequest, VideoScript
 
-
-class Camera(StrEnum):
-    """The shot vocabulary downstream video tools understand."""
-
-    WIDE_SHOT = "wide shot"
-    MEDIUM_SHOT = "medium shot"
-    CLOSE_UP = "close up"
-    EXTREME_CLOSE_UP = "extreme close up"
-    AERIAL_VIEW = "aerial view"
-    TRACKING_SHOT = "tracking shot"
-    PANNING_SHOT = "panning shot"
-    LOW_ANGLE = "low angle"
-    HIGH_ANGLE = "high angle"
-    POINT_OF_VIEW = "point of view"
-    TIME_LAPSE = "time lapse"
-
-
-class Scene(BaseModel):
-    scene_number: int = Field(ge=1, le=MAX_SCENES)
-    description: str = Field(min_length=1, description="What the viewer sees.")
-    duration: float = Field(gt=0, le=60, description="Seconds.")
-    camera: Camera
-    action: str = Field(min_length=1, description="What moves or happens in the shot.")
-    narration: str = Field(description="Voice-over line, in the script's language.")
-    visual_prompt: str = Field(min_length=1, description="English prompt for text-to-video.")
-
-
-class VideoScript(BaseModel):
-    """A storyboard: scenes numbered 1..n whose durations add up to `total_duration`."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "example": {
-                "title": "森林探险",
-                "language": "zh",
-                "total_duration": 12.0,
-                "scenes": [
-                    {
-                        "scene_number": 1,
-                        "description": "清晨的森林入口，薄雾笼罩着高大的树木",
-                        "duration": 6.0,
-                        "camera": "wide shot",
-                        "action": "探险者背着背包走进森林",
-                        "narration": "每一次探险，都从迈出第一步开始。",
-                        "visual_prompt": "misty forest entrance at dawn, hiker with backpack, "
-                        "cinematic wide shot, soft golden light",
-                    },
-                    {
-                        "scene_number": 2,
-                        "description": "探险者在溪流边发现一只小鹿",
-                        "duration": 6.0,
-                        "camera": "close up",
-                        "action": "小鹿抬头，与探险者对视",
-                        "narration": "森林深处，总有意想不到的相遇。",
-                        "visual_prompt": "young deer by a forest stream looking at camera, "
-                        "close up, shallow depth of field",
-                    },
-                ],
-            }
-        }
-    )
-
-    title: str = Field(min_length=1, max_length=200)
-    language: Literal["zh", "en"]
-    total_duration: float = Field(gt=0)
-    scenes: list[Scene] = Field(min_length=1, max_length=MAX_SCENES)
-
-    @model_validator(mode="after")
-    def _scenes_are_consistent(self) -> VideoScript:
-        numbers = [scene.scene_number for scene in self.scenes]
-        if numbers != list(range(1, len(self.scenes) + 1)):
-            raise ValueError(f"scene_number must run 1..{len(self.scenes)}, got {numbers}")
-        total = sum(scene.duration for scene in self.scenes)
-        if abs(total - self.total_duration) > 0.01:
-            raise ValueError(
-                f"total_duration {self.total_duration} != sum of scene durations {total}"
-            )
-        return self
-
-
-class ScriptRequest(BaseModel):
-    """What a client asks for; also the input of the script processor and the fallback."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "example": {
-                "prompt": "制作一段关于森林探险的短视频",
-                "language": "auto",
-                "style": "cinematic",
-                "duration_s": 30,
-                "num_scenes": 5,
-            }
-        },
-    )
-
-    prompt: str = Field(
-        min_length=1, max_length=2000, description="What the video is about, 1–2000 characters."
-    )
-    language: Literal["zh", "en", "auto"] = Field(
-        "auto", description="Script language; auto detects it from the prompt."
-    )
-    style: str | None = Field(
-        None, min_length=1, max_length=50, description="e.g. cinematic, documentary, vlog."
-    )
-    duration_s: int | None = Field(None, ge=5, le=300, description="Target total length.")
-    num_scenes: int | None = Field(None, ge=1, le=MAX_SCENES, description="Scene count.")
-    system_prompt: str | None = Field(
-        None,
-        min_length=1,
-        max_length=2000,
-        description="Custom persona for the model (the output format rules always apply).",
-    )
-
-    @field_validator("prompt")
-    @classmethod
-    def _prompt_has_text(cls, prompt: str) -> str:
-        stripped = prompt.strip()
-        if not stripped:
-            raise ValueError("prompt must contain non-whitespace text")
-        return stripped
+# The storyboard's own models are part of this contract, as they are.
+__all__ = ["Camera", "Scene", "ScriptRequest", "VideoScript"]
 
 
 class TaskStatus(StrEnum):
@@ -141,9 +23,6 @@ class TaskStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
-
-
-ScriptSource = Literal["llm", "llm_repaired", "fallback"]
 
 
 class TaskTimings(BaseModel):
@@ -227,11 +106,12 @@ class PrefixCacheStats(BaseModel):
     prefilled_prefixes: int = Field(description="Prefixes computed and stored so far.")
 
 
-class ScriptCounters(BaseModel):
-    llm: int = 0
-    llm_repaired: int = 0
-    fallback: int = 0
-    parse_failures: int = 0
+# Finished tasks by the path that wrote their script, plus the replies that failed to parse.
+ScriptCounters = create_model(
+    "ScriptCounters",
+    **{source: (int, 0) for source in SCRIPT_SOURCES},
+    parse_failures=(int, 0),
+)
 
 
 class CacheStats(BaseModel):

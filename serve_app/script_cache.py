@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from deployments.language import resolve_language
+from deployments.storyboard.language import resolve_language
 from serve_app.protocol import ScriptRequest
 
 

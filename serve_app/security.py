@@ -9,7 +9,6 @@ are always open.
 from __future__ import annotations
 
 import hmac
-import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
@@ -19,10 +18,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 from ray import serve
 
+from deployments.storyboard.language import estimated_tokens
 from serve_app.config import Settings
 from serve_app.errors import FieldError
 
-CHARACTERS_PER_NON_CJK_TOKEN = 4
 BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 bearer_scheme = HTTPBearer(auto_error=False, description="An API key (see VSS_API_KEYS).")
@@ -99,15 +98,6 @@ async def require_admin_key(policy: ReplicaPolicy, credentials: BearerCredential
     key = presented_key(policy, credentials)
     if key is not None and not policy.accepts_admin(key):
         raise HTTPException(403, "this route needs an admin key (see VSS_ADMIN_API_KEYS)")
-
-
-def estimated_tokens(text: str) -> int:
-    """A cheap upper-side estimate of ChatGLM3's token count, with no tokenizer at the door:
-    one token per CJK character (its tokenizer needs about 0.7–1), one per 4 other
-    characters (about one English word)."""
-    cjk = sum(1 for char in text if unicodedata.east_asian_width(char) in ("W", "F"))
-    others = len(text) - cjk
-    return cjk + -(-others // CHARACTERS_PER_NON_CJK_TOKEN)
 
 
 def check_prompt_limits(prompt: str, settings: Settings) -> None:

@@ -17,6 +17,8 @@ from typing import Any
 
 from ray import serve
 
+from deployments.storyboard.constants import SCRIPT_SOURCES
+
 UNFINISHED = "status IN ('pending', 'running')"  # SQL: a task nobody has finished yet
 
 SCHEMA = """
@@ -202,7 +204,7 @@ class TaskStore:
 
     def source_counts(self) -> dict[str, int]:
         """How many stored scripts each path produced, and how many LLM replies failed to parse."""
-        counts = {"llm": 0, "llm_repaired": 0, "fallback": 0, "parse_failures": 0}
+        counts = dict.fromkeys((*SCRIPT_SOURCES, "parse_failures"), 0)
         rows = self._execute(
             "SELECT source, COUNT(*), SUM(parse_failures) FROM tasks"
             " WHERE source IS NOT NULL GROUP BY source"

@@ -10,7 +10,8 @@ import httpx
 import pytest
 from conftest import ServeApp
 
-from serve_app.protocol import TaskResponse, VideoScript
+from deployments.storyboard.models import VideoScript
+from serve_app.protocol import TaskResponse
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serve_app.protocol import ScriptRequest
+from deployments.storyboard.models import ScriptRequest
 from serve_app.script_cache import ScriptCache, cache_key
 
 SAMPLING = {"temperature": 0.0, "top_p": 0.9, "max_new_tokens": 1024}

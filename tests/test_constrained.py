@@ -14,9 +14,9 @@ from transformers import AutoTokenizer
 
 from deployments.engine import GenerationRequest, StaticBatchingEngine
 from deployments.engine.constrained import JsonSchemaLogitsProcessor, closing_reserve
-from deployments.prompts import build_messages, script_json_schema
-from deployments.script_parser import parse_script
-from serve_app.protocol import ScriptRequest
+from deployments.storyboard.models import ScriptRequest
+from deployments.storyboard.parser import parse_script
+from deployments.storyboard.prompts import build_messages, script_json_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 FOREST = ScriptRequest(prompt="制作一段关于森林探险的短视频")

@@ -6,10 +6,11 @@ import itertools
 
 import pytest
 
-from deployments.fallback import build_fallback_script
-from deployments.fallback.builder import choose_genre, split_duration
-from deployments.language import cjk_count, detect_language, resolve_language
-from serve_app.protocol import ScriptRequest, VideoScript
+from deployments.storyboard.constants import MAX_SCENE_SECONDS
+from deployments.storyboard.fallback import build_fallback_script
+from deployments.storyboard.fallback.builder import choose_genre, split_duration
+from deployments.storyboard.language import cjk_count, detect_language, resolve_language
+from deployments.storyboard.models import ScriptRequest, VideoScript
 
 FOREST = "制作一段关于森林探险的短视频"
 
@@ -55,9 +56,9 @@ def test_requested_scene_count_and_duration_are_honoured(num_scenes: int, durati
     assert len({scene.description for scene in script.scenes}) == num_scenes
 
 
-def test_duration_beyond_sixty_seconds_a_scene_is_capped():
+def test_a_duration_beyond_the_longest_scenes_is_capped():
     script = build_fallback_script(ScriptRequest(prompt="sunrise", num_scenes=2, duration_s=300))
-    assert [scene.duration for scene in script.scenes] == [60, 60]
+    assert [scene.duration for scene in script.scenes] == [MAX_SCENE_SECONDS] * 2
 
 
 def test_default_scene_count_follows_the_duration():

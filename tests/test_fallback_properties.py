@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deployments.fallback import build_fallback_script
-from deployments.fallback.builder import MAX_SCENE_SECONDS
-from deployments.language import cjk_count, resolve_language
-from serve_app.protocol import ScriptRequest, VideoScript
+from deployments.storyboard.fallback import build_fallback_script
+from deployments.storyboard.fallback.builder import MAX_SCENE_SECONDS
+from deployments.storyboard.language import cjk_count, resolve_language
+from deployments.storyboard.models import ScriptRequest, VideoScript
 
 requests = st.builds(
     ScriptRequest,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from deployments.storyboard.models import ScriptRequest, VideoScript
 from loadtests.checks import finished_task_problem
 from loadtests.prompts import script_request
-from serve_app.protocol import ScriptRequest, VideoScript
 
 VALID_SCRIPT = VideoScript.model_config["json_schema_extra"]["example"]
 

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from deployments.language import cjk_count
-from deployments.script_parser import (
+from deployments.storyboard.constants import MAX_SCENE_SECONDS, Camera
+from deployments.storyboard.language import cjk_count
+from deployments.storyboard.models import ScriptRequest, VideoScript
+from deployments.storyboard.parser import (
     ScriptParseError,
     camera_from_text,
     parse_script,
     seconds_from_value,
 )
-from serve_app.protocol import Camera, ScriptRequest, VideoScript
 
 CORPUS = Path(__file__).parent / "data" / "malformed_outputs"
 EXPECTED: dict[str, dict] = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
@@ -80,7 +81,7 @@ def test_durations_are_scaled_to_the_requested_total():
     assert [s.duration for s in scaled.scenes] == [6.7, 13.3, 10]
     assert scaled.total_duration == 30
     capped = parse_script(text, ScriptRequest(prompt="x", duration_s=300))
-    assert [s.duration for s in capped.scenes] == [30, 30, 30]
+    assert [s.duration for s in capped.scenes] == [MAX_SCENE_SECONDS] * 3
 
 
 def test_language_follows_the_request_when_the_reply_omits_it():

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deployments.script_parser import SCENE_FIELD_KEYS, ScriptParseError, parse_script
-from serve_app.protocol import ScriptRequest, VideoScript
+from deployments.storyboard.constants import MAX_SCENE_SECONDS, MIN_SCENE_SECONDS
+from deployments.storyboard.models import ScriptRequest, VideoScript
+from deployments.storyboard.parser import SCENE_FIELD_KEYS, ScriptParseError, parse_script
 
 PROPERTY_SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -42,7 +43,7 @@ def assert_script_or_parse_error(text: str, request: ScriptRequest | None = None
         return
     assert isinstance(script, VideoScript)
     assert VideoScript.model_validate(script.model_dump()) == script
-    assert all(1 <= scene.duration <= 30 for scene in script.scenes)
+    assert all(MIN_SCENE_SECONDS <= s.duration <= MAX_SCENE_SECONDS for s in script.scenes)
 
 
 @PROPERTY_SETTINGS
@@ -72,4 +73,5 @@ def test_scene_lists_with_arbitrary_fields(scenes, duration_s: int):
     except ScriptParseError:
         return
     count = len(script.scenes)
-    assert script.total_duration == pytest.approx(min(max(duration_s, count), 30 * count))
+    shortest, longest = MIN_SCENE_SECONDS * count, MAX_SCENE_SECONDS * count
+    assert script.total_duration == pytest.approx(min(max(duration_s, shortest), longest))

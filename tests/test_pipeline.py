@@ -15,9 +15,9 @@ import pytest
 
 from deployments.engine import ModelNotAvailable, StaticBatchingEngine
 from deployments.script_processor import ScriptProcessor
+from deployments.storyboard.models import ScriptRequest, VideoScript
 from serve_app.config import Settings
 from serve_app.pipeline import ScriptPipeline
-from serve_app.protocol import ScriptRequest, VideoScript
 from serve_app.task_store import TaskStore
 from serve_app.tasks import TaskRunner
 

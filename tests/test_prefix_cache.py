@@ -7,8 +7,8 @@ import pytest
 from deployments.engine import GenerationRequest, StaticBatchingEngine
 from deployments.engine.prefix_cache import PrefixCache, common_prefix_length
 from deployments.engine.static_batching import group_rows
-from deployments.prompts import build_messages
-from serve_app.protocol import ScriptRequest
+from deployments.storyboard.models import ScriptRequest
+from deployments.storyboard.prompts import build_messages
 
 
 def storyboard(prompt: str, **fields) -> GenerationRequest:

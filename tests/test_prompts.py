@@ -7,7 +7,9 @@ import json
 import jsonschema
 import pytest
 
-from deployments.prompts import (
+from deployments.storyboard.models import ScriptRequest
+from deployments.storyboard.parser import parse_script
+from deployments.storyboard.prompts import (
     CAMERA_NAMES,
     MAX_ECHOED_OUTPUT_CHARS,
     MAX_SYSTEM_PROMPT_CHARS,
@@ -17,8 +19,6 @@ from deployments.prompts import (
     build_repair_messages,
     script_json_schema,
 )
-from deployments.script_parser import parse_script
-from serve_app.protocol import ScriptRequest
 
 FOREST = ScriptRequest(prompt="制作一段关于森林探险的短视频", style="电影感", duration_s=45)
 

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from serve_app.protocol import ScriptRequest, VideoScript
+from deployments.storyboard.models import ScriptRequest, VideoScript
 
 
 def scene(number, duration=5.0, camera="wide shot"):

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from deployments.fallback import build_fallback_script
-from deployments.fallback.builder import choose_genre
-from deployments.script_quality import ScriptMetrics, score_script
-from serve_app.protocol import ScriptRequest, VideoScript
+from deployments.storyboard.fallback import build_fallback_script
+from deployments.storyboard.fallback.builder import choose_genre
+from deployments.storyboard.models import ScriptRequest, VideoScript
+from deployments.storyboard.quality import ScriptMetrics, score_script
 
 CASES = json.loads((Path(__file__).parent / "data" / "eval_prompts.json").read_text("utf-8"))
 

@@ -7,13 +7,13 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from deployments.storyboard.language import estimated_tokens
 from serve_app.config import Settings
 from serve_app.errors import FieldError, install_error_handlers
 from serve_app.middleware import CORSFromSettingsMiddleware, RequestContextMiddleware
 from serve_app.security import (
     AccessPolicy,
     check_prompt_limits,
-    estimated_tokens,
     replica_access_policy,
     require_admin_key,
     require_api_key,

@@ -9,11 +9,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict, dataclass
 
-from deployments.fallback.builder import DEFAULT_DURATION_S, MAX_ARC_SCENES, MIN_ARC_SCENES
-from deployments.fallback.glossary import EN_TO_ZH, ZH_TO_EN
-from deployments.fallback.keywords import extract_terms
-from deployments.language import cjk_count, resolve_language
-from serve_app.protocol import ScriptRequest, VideoScript
+from deployments.storyboard.constants import DEFAULT_DURATION_S, DEFAULT_SCENE_RANGE
+from deployments.storyboard.fallback.glossary import EN_TO_ZH, ZH_TO_EN
+from deployments.storyboard.fallback.keywords import extract_terms
+from deployments.storyboard.language import cjk_count, resolve_language
+from deployments.storyboard.models import ScriptRequest, VideoScript
 
 MIN_CHINESE_SHARE = 0.5  # of the letters in a zh script's text
 
@@ -23,8 +23,8 @@ class ScriptMetrics:
     scenes: int
     distinct_scene_ratio: float  # unique descriptions / scenes
     repeats_prompt: bool  # some description is just the prompt again
-    duration_error_s: float  # |total - requested (or the 30 s default)|
-    scene_count_ok: bool  # == num_scenes when given, else within the 3–8 arc
+    duration_error_s: float  # |total - requested (or DEFAULT_DURATION_S)|
+    scene_count_ok: bool  # == num_scenes when given, else within DEFAULT_SCENE_RANGE
     language_ok: bool  # declared language and the text's script both match the request
     visual_prompts_english: bool
     keyword_coverage: float  # share of the prompt's keywords the script mentions
@@ -42,7 +42,8 @@ def score_script(request: ScriptRequest, script: VideoScript) -> ScriptMetrics:
     if request.num_scenes:
         count_ok = len(script.scenes) == request.num_scenes
     else:
-        count_ok = MIN_ARC_SCENES <= len(script.scenes) <= MAX_ARC_SCENES
+        low, high = DEFAULT_SCENE_RANGE
+        count_ok = low <= len(script.scenes) <= high
     return ScriptMetrics(
         scenes=len(script.scenes),
         distinct_scene_ratio=len(set(descriptions)) / len(descriptions),

@@ -14,8 +14,9 @@ from functools import lru_cache
 import jieba
 import jieba.posseg
 
-from deployments.fallback.glossary import EN_TO_ZH, ZH_TO_EN
-from deployments.language import ScriptLanguage, cjk_count
+from deployments.storyboard.constants import ScriptLanguage
+from deployments.storyboard.fallback.glossary import EN_TO_ZH, ZH_TO_EN
+from deployments.storyboard.language import cjk_count
 
 jieba.setLogLevel(logging.WARNING)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from serve_app.protocol import Camera
+from deployments.storyboard.constants import Camera
 
 C = Camera
 

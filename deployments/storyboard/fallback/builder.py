@@ -9,17 +9,29 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from deployments.fallback.keywords import extract_terms
-from deployments.fallback.library import GENERAL, GENRES, STYLES, VARIATIONS, Beat, Genre, Style
-from deployments.language import ScriptLanguage, cjk_count, resolve_language
-from serve_app.protocol import Camera, Scene, ScriptRequest, VideoScript
+from deployments.storyboard.constants import (
+    DEFAULT_DURATION_S,
+    DEFAULT_SCENE_RANGE,
+    MAX_SCENE_SECONDS,
+    MAX_TITLE_CHARS,
+    SECONDS_PER_SCENE,
+    Camera,
+    ScriptLanguage,
+)
+from deployments.storyboard.fallback.keywords import extract_terms
+from deployments.storyboard.fallback.library import (
+    GENERAL,
+    GENRES,
+    STYLES,
+    VARIATIONS,
+    Beat,
+    Genre,
+    Style,
+)
+from deployments.storyboard.language import cjk_count, resolve_language
+from deployments.storyboard.models import Scene, ScriptRequest, VideoScript
 
-DEFAULT_DURATION_S = 30
-SECONDS_PER_SCENE = 6
-MIN_ARC_SCENES, MAX_ARC_SCENES = 3, 8
-MAX_SCENE_SECONDS = 60  # Scene.duration's upper bound
 ROLE_WEIGHTS = {"opening": 0.8, "development": 1.0, "climax": 1.3, "ending": 0.9}
-MAX_TITLE_CHARS = 200
 RECENT_CAMERAS = 2  # a shot type does not come back within this many scenes
 _WORD = re.compile(r"[a-z]+")
 _STYLE_WORDS = re.compile(r"[a-z][a-z0-9 '-]*")  # an unknown style that can go into a visual prompt
@@ -126,8 +138,9 @@ def _mentions_alias(alias: str, lowered: str, tokens: list[str]) -> bool:
 
 
 def default_scene_count(total_seconds: int) -> int:
-    """About one scene per six seconds, between three and eight."""
-    return max(MIN_ARC_SCENES, min(MAX_ARC_SCENES, round(total_seconds / SECONDS_PER_SCENE)))
+    """About one scene per SECONDS_PER_SCENE, within DEFAULT_SCENE_RANGE."""
+    low, high = DEFAULT_SCENE_RANGE
+    return max(low, min(high, round(total_seconds / SECONDS_PER_SCENE)))
 
 
 def plan_arc(genre: Genre, count: int) -> list[PlannedShot]:
@@ -152,7 +165,7 @@ def split_duration(total_seconds: float, weights: list[float]) -> list[float]:
     """Durations proportional to `weights` that add up exactly to the total.
 
     Works in quanta of 0.5 s (0.25 s for very short scenes) so sums are exact in binary floats;
-    no scene gets more than MAX_SCENE_SECONDS, so a total above count × 60 s is capped.
+    no scene gets more than MAX_SCENE_SECONDS, so a longer total is capped at count × that.
     """
     count = len(weights)
     total_seconds = min(total_seconds, MAX_SCENE_SECONDS * count)

@@ -1,5 +1,9 @@
 """The fallback: a storyboard from templates when the model is absent, fails or writes nonsense."""
 
-from deployments.fallback.builder import build_fallback_script, fallback_script_json, warm_up
+from deployments.storyboard.fallback.builder import (
+    build_fallback_script,
+    fallback_script_json,
+    warm_up,
+)
 
 __all__ = ["build_fallback_script", "fallback_script_json", "warm_up"]

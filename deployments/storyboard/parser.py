@@ -15,13 +15,19 @@ from typing import Any
 import json_repair
 from pydantic import ValidationError
 
-from deployments.fallback.keywords import extract_terms
-from deployments.language import ScriptLanguage, cjk_count, detect_language, resolve_language
-from serve_app.protocol import MAX_SCENES, Camera, Scene, ScriptRequest, VideoScript
+from deployments.storyboard.constants import (
+    DEFAULT_SCENE_SECONDS,
+    MAX_SCENE_SECONDS,
+    MAX_SCENES,
+    MAX_TITLE_CHARS,
+    MIN_SCENE_SECONDS,
+    Camera,
+    ScriptLanguage,
+)
+from deployments.storyboard.fallback.keywords import extract_terms
+from deployments.storyboard.language import cjk_count, detect_language, resolve_language
+from deployments.storyboard.models import Scene, ScriptRequest, VideoScript
 
-MIN_SCENE_SECONDS, MAX_SCENE_SECONDS = 1.0, 30.0
-DEFAULT_SCENE_SECONDS = 5.0
-MAX_TITLE_CHARS = 200
 TITLE_FROM_TEXT_CHARS = 30
 
 
@@ -366,9 +372,9 @@ def _text(value: Any) -> str:
 
 
 def _durations(fields: list[dict[str, Any]], request: ScriptRequest | None) -> list[float]:
-    """Given durations clamped to 1–30 s; missing ones share what the request's `duration_s`
-    leaves (else 5 s). With a `duration_s`, all are then scaled to add up to it, as far as
-    1–30 s a scene allows."""
+    """Given durations clamped to the scene length range; missing ones share what the
+    request's `duration_s` leaves (else DEFAULT_SCENE_SECONDS). With a `duration_s`, all are
+    then scaled to add up to it, as far as the scene length range allows."""
     given = [f["duration"] for f in fields]
     target = request.duration_s if request is not None else None
     known = [_clamp_seconds(d) for d in given if d is not None]
@@ -383,7 +389,7 @@ def _durations(fields: list[dict[str, Any]], request: ScriptRequest | None) -> l
 
 
 def _fit_to_total(durations: list[float], total_s: float) -> list[float]:
-    """Proportional shares of `total_s` in whole tenths of a second, each within 1–30 s."""
+    """Proportional shares of `total_s` in whole tenths of a second, each a valid scene length."""
     low, high = round(MIN_SCENE_SECONDS * 10), round(MAX_SCENE_SECONDS * 10)
     units_total = min(max(round(total_s * 10), low * len(durations)), high * len(durations))
     weight = sum(durations)

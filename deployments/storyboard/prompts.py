@@ -9,20 +9,27 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from deployments.fallback.library import STYLES
-from deployments.language import ScriptLanguage, resolve_language
-from serve_app.protocol import MAX_SCENES, Camera, ScriptRequest
+from deployments.storyboard.constants import (
+    DEFAULT_DURATION_S,
+    DEFAULT_SCENE_RANGE,
+    MAX_SCENE_SECONDS,
+    MAX_SCENES,
+    MAX_SYSTEM_PROMPT_CHARS,
+    MIN_SCENE_SECONDS,
+    Camera,
+    ScriptLanguage,
+)
+from deployments.storyboard.fallback.library import STYLES
+from deployments.storyboard.language import resolve_language
+from deployments.storyboard.models import ScriptRequest
 
 TEMPLATE_VERSION = "2026-11-26.2"
-MAX_SYSTEM_PROMPT_CHARS = 2000
 MAX_ECHOED_OUTPUT_CHARS = 3000  # of a failed reply, shown back to the model in the repair turn
-DEFAULT_SCENE_RANGE = (3, 8)
 
 # Bounds that keep a schema-constrained reply short enough to finish within its token budget.
 SCHEMA_TITLE_CHARS = 40
 SCHEMA_TEXT_CHARS = 120
 SCHEMA_VISUAL_PROMPT_CHARS = 200
-SCHEMA_MAX_SCENE_SECONDS = 30
 SCHEMA_MAX_TOTAL_SECONDS = 600
 
 CAMERA_NAMES = ", ".join(camera.value for camera in Camera)
@@ -108,7 +115,6 @@ _REPAIR_TEMPLATES: dict[ScriptLanguage, str] = {
 }
 
 _DEFAULT_STYLE: dict[ScriptLanguage, str] = {"zh": "由你根据内容决定", "en": "your choice"}
-_DEFAULT_DURATION_S = 30
 
 
 def build_messages(
@@ -152,7 +158,11 @@ def script_json_schema(request: ScriptRequest) -> dict[str, Any]:
         "properties": {
             "scene_number": {"type": "integer", "minimum": 1, "maximum": MAX_SCENES},
             "description": text(SCHEMA_TEXT_CHARS),
-            "duration": {"type": "integer", "minimum": 1, "maximum": SCHEMA_MAX_SCENE_SECONDS},
+            "duration": {
+                "type": "integer",
+                "minimum": MIN_SCENE_SECONDS,
+                "maximum": MAX_SCENE_SECONDS,
+            },
             "camera": {"type": "string", "enum": [camera.value for camera in Camera]},
             "action": text(SCHEMA_TEXT_CHARS),
             "narration": text(SCHEMA_TEXT_CHARS),
@@ -205,7 +215,7 @@ def _user_prompt(request: ScriptRequest, language: ScriptLanguage) -> str:
     return _USER_TEMPLATES[language].format(
         prompt=request.prompt,
         style=_style_guide(request.style, language),
-        duration=request.duration_s or _DEFAULT_DURATION_S,
+        duration=request.duration_s or DEFAULT_DURATION_S,
         scenes=scenes,
         cameras=CAMERA_NAMES,
         example=json.dumps(_example(language), ensure_ascii=False),

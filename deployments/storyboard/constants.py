@@ -1,0 +1,62 @@
+"""Every limit and vocabulary of a storyboard, defined once: the request, the model's JSON
+schema, the parser and the fallback all import them from here.
+
+Change a number here and every path follows (tests assert against these names, not copies).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal, get_args
+
+# Scenes of one storyboard.
+MIN_SCENES, MAX_SCENES = 1, 20
+# Scene count when a request leaves it open: about one scene per SECONDS_PER_SCENE of the total,
+# within an arc of opening, development, climax and ending.
+DEFAULT_SCENE_RANGE = (3, 8)
+SECONDS_PER_SCENE = 6
+
+# Length of one scene, in seconds. 60 s, not 30: requests may ask for up to MAX_DURATION_S in a
+# few scenes (300 s in the default arc's 8 scenes is 37.5 s each), and the API's Scene has
+# always allowed 60. The parser clamps a model's durations into this range; the fallback never
+# writes a longer scene; constrained decoding holds the model to it.
+MIN_SCENE_SECONDS, MAX_SCENE_SECONDS = 1, 60
+# A scene whose duration the model left out, when the request gives no total to share.
+DEFAULT_SCENE_SECONDS = 5
+
+# Total length a request may ask for, and what it gets when it does not ask.
+MIN_DURATION_S, MAX_DURATION_S = 5, 300
+DEFAULT_DURATION_S = 30
+
+# Text of a request and of a script.
+MAX_PROMPT_CHARS = 2000
+MAX_SYSTEM_PROMPT_CHARS = 2000
+MAX_STYLE_CHARS = 50
+MAX_TITLE_CHARS = 200
+
+# Which path wrote a script: the model's first reply, its second after a repair turn, or the
+# fallback's templates.
+ScriptSource = Literal["llm", "llm_repaired", "fallback"]
+SCRIPT_SOURCES: tuple[ScriptSource, ...] = get_args(ScriptSource)
+LLM_SOURCES: tuple[ScriptSource, ...] = ("llm", "llm_repaired")  # in the order they are tried
+
+# Languages a script is written in; a request may also ask for `auto` (detect the prompt's).
+ScriptLanguage = Literal["zh", "en"]
+RequestLanguage = Literal["zh", "en", "auto"]
+SCRIPT_LANGUAGES: tuple[ScriptLanguage, ...] = get_args(ScriptLanguage)
+
+
+class Camera(StrEnum):
+    """The shot vocabulary downstream video tools understand."""
+
+    WIDE_SHOT = "wide shot"
+    MEDIUM_SHOT = "medium shot"
+    CLOSE_UP = "close up"
+    EXTREME_CLOSE_UP = "extreme close up"
+    AERIAL_VIEW = "aerial view"
+    TRACKING_SHOT = "tracking shot"
+    PANNING_SHOT = "panning shot"
+    LOW_ANGLE = "low angle"
+    HIGH_ANGLE = "high angle"
+    POINT_OF_VIEW = "point of view"
+    TIME_LAPSE = "time lapse"
