@@ -72,7 +72,15 @@ def build_engine(settings: Settings) -> ChatEngine:
     )
 
 
-@serve.deployment(name="ChatGLM", max_ongoing_requests=64, health_check_period_s=10)
+@serve.deployment(
+    name="ChatGLM",
+    max_queued_requests=256,
+    # num_gpus: 0 here; serve_config.yaml pins each replica to one GPU.
+    ray_actor_options={"num_cpus": 1, "num_gpus": 0},
+    health_check_period_s=10,
+    health_check_timeout_s=30,
+    graceful_shutdown_timeout_s=30,  # a running batch finishes
+)
 class ChatGLMDeployment:
     async def __init__(self, settings: Settings):
         self.settings = settings

@@ -13,12 +13,17 @@ from typing import Any
 
 from ray import serve
 
+from deployments.replica_options import SYNC_METHODS_ON_THE_EVENT_LOOP
 from deployments.storyboard.fallback import fallback_script_json, warm_up
 from deployments.storyboard.models import ScriptRequest
 from deployments.storyboard.parser import ScriptParseError, parse_script
 
 
-@serve.deployment(name="ScriptProcessor", max_ongoing_requests=128)
+@serve.deployment(
+    name="ScriptProcessor",
+    max_ongoing_requests=128,
+    ray_actor_options={"num_cpus": 0.25, "runtime_env": SYNC_METHODS_ON_THE_EVENT_LOOP},
+)
 class ScriptProcessor:
     def __init__(self):
         warm_up()  # the parser extracts keywords with jieba

@@ -57,13 +57,16 @@ def model_args(model: str) -> dict[str, Any]:
 def cpu_profile_config(
     port: int, args: dict[str, Any], deployments: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
-    """serve_config.cpu.yaml with app args and per-deployment options replaced."""
+    """serve_config.cpu.yaml with app args replaced and per-deployment options added (the
+    profile lists none: each deployment's defaults are in its decorator)."""
     config = copy.deepcopy(yaml.safe_load(CPU_PROFILE.read_text()))
     config["http_options"]["port"] = port
     app = config["applications"][0]
     app["args"].update(args)
-    for deployment in app["deployments"]:
-        deployment.update(deployments.get(deployment["name"], {}))
+    listed = {entry["name"]: entry for entry in app.setdefault("deployments", [])}
+    for name, options in deployments.items():
+        listed.setdefault(name, {"name": name}).update(options)
+    app["deployments"] = list(listed.values())
     return config
 
 

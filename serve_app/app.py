@@ -21,7 +21,7 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     chat = ChatGLMDeployment.options(
         user_config=settings.batching_user_config(),
         # Room for one batch running and the next one filling; the Serve config may set more.
-        max_ongoing_requests=max(64, 2 * settings.max_batch_size),
+        max_ongoing_requests=max(32, 2 * settings.max_batch_size),
     ).bind(settings)
     processor = ScriptProcessor.bind()
     store = TaskStoreDeployment.bind(str(settings.task_db_path.resolve()))

@@ -56,7 +56,14 @@ api.add_middleware(RequestContextMiddleware)
 api.add_middleware(CORSFromSettingsMiddleware)
 
 
-@serve.deployment(name="Ingress", max_ongoing_requests=256)
+@serve.deployment(
+    name="Ingress",
+    max_ongoing_requests=256,
+    # Beyond this many waiting for the ingress, Serve's proxy answers 503 at once (a burst on
+    # two cores otherwise waits seconds to be told no).
+    max_queued_requests=64,
+    ray_actor_options={"num_cpus": 0.25},
+)
 @serve.ingress(api)
 class Ingress:
     async def __init__(

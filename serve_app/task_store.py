@@ -17,6 +17,7 @@ from typing import Any
 
 from ray import serve
 
+from deployments.replica_options import SYNC_METHODS_ON_THE_EVENT_LOOP
 from deployments.storyboard.constants import SCRIPT_SOURCES
 
 UNFINISHED = "status IN ('pending', 'running')"  # SQL: a task nobody has finished yet
@@ -239,6 +240,9 @@ def row_to_task(row: sqlite3.Row) -> dict[str, Any]:
 
 
 # The one writer of the SQLite file: a single replica by design (see README, "Task store").
-TaskStoreDeployment = serve.deployment(name="TaskStore", num_replicas=1, max_ongoing_requests=256)(
-    TaskStore
-)
+TaskStoreDeployment = serve.deployment(
+    name="TaskStore",
+    num_replicas=1,
+    max_ongoing_requests=256,
+    ray_actor_options={"num_cpus": 0.1, "runtime_env": SYNC_METHODS_ON_THE_EVENT_LOOP},
+)(TaskStore)
