@@ -17,18 +17,17 @@ from typing import Any
 
 from ray import serve
 
+from deployments.config import ChatGLMConfig
 from deployments.engine import (
-    ChatEngine,
     ContinuousBatchingEngine,
     GenerationRequest,
     GenerationResult,
     ModelNotAvailable,
-    StaticBatchingEngine,
 )
+from deployments.engine.config import BatchingConfig
 from deployments.engine.download import Offline, download_checkpoint
-from deployments.engine.modes import resolve_engine
+from deployments.engine.modes import build_engine
 from deployments.engine_feeder import EngineFeeder, Ticket
-from serve_app.config import BatchingConfig, Settings
 
 logger = logging.getLogger("ray.serve")
 # Serve batches may all be in flight at once: they only wait in the EngineFeeder, which makes the
@@ -47,31 +46,6 @@ class IgnoreBatchConcurrencyWarning(logging.Filter):
 logger.addFilter(IgnoreBatchConcurrencyWarning())
 
 
-def build_engine(settings: Settings) -> ChatEngine:
-    """The engine `settings.engine` names; `auto` resolves per device (deployments/engine/modes)."""
-    common = dict(
-        model_path=settings.model_path,
-        precision=settings.precision,
-        device=settings.device,
-        torch_threads=settings.torch_threads,
-        wedged_after_s=settings.wedged_after_s,
-        allow_downgrade=settings.allow_downgrade,
-        kv_cache_tokens=settings.kv_cache_tokens(),
-    )
-    if resolve_engine(settings.engine, settings.device, settings.constrained_decoding) == "static":
-        return StaticBatchingEngine(
-            **common,
-            prefix_cache_entries=settings.prefix_cache_entries,
-            prefix_cache_min_tokens=settings.prefix_cache_min_tokens,
-        )
-    return ContinuousBatchingEngine(
-        **common,
-        max_batch_size=settings.max_batch_size,
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-    )
-
-
 @serve.deployment(
     name="ChatGLM",
     max_queued_requests=256,
@@ -82,42 +56,44 @@ def build_engine(settings: Settings) -> ChatEngine:
     graceful_shutdown_timeout_s=30,  # a running batch finishes
 )
 class ChatGLMDeployment:
-    async def __init__(self, settings: Settings):
-        self.settings = settings
-        self.engine = build_engine(settings)
+    async def __init__(self, config: ChatGLMConfig):
+        self.config = config
+        self.engine = build_engine(config)
         self.continuous = isinstance(self.engine, ContinuousBatchingEngine)
-        self.batching = BatchingConfig.model_validate(settings.batching_user_config())
-        self.idle_unload_after_s = settings.idle_unload_after_s
+        self.batching = BatchingConfig.model_validate(
+            config.model_dump(include=set(BatchingConfig.model_fields))
+        )
+        self.idle_unload_after_s = config.idle_unload_after_s
         self.idle_unloaded = False
         self.last_request_at = time.monotonic()
         self._lifecycle = asyncio.Lock()  # one load or unload at a time
         self.feeder = EngineFeeder(self.engine.generate, self.batching.max_batch_size)
-        await self._start_engine(settings)
+        await self._start_engine(config)
         if self.idle_unload_after_s:
             self._idle_watch = asyncio.create_task(self._unload_when_idle())
 
-    async def _start_engine(self, settings: Settings) -> None:
+    async def _start_engine(self, config: ChatGLMConfig) -> None:
         """Load the model, downloading it first when allowed; a replica without weights still
         starts, and every request then gets the fallback."""
         try:
             self.engine.start()
             return
         except ModelNotAvailable as error:
-            if not settings.auto_download:
+            if not config.auto_download:
                 logger.warning("LLM not loaded, serving fallback scripts only: %s", error)
                 return
         logger.info(
             "no weights at %s: downloading %s@%s",
-            settings.model_path,
-            settings.hub_repo_id,
-            settings.hub_revision,
+            config.model_path,
+            config.hub_repo_id,
+            config.hub_revision,
         )
         try:
             problems = await asyncio.to_thread(
                 download_checkpoint,
-                Path(settings.model_path),
-                settings.hub_repo_id,
-                settings.hub_revision,
+                Path(config.model_path),
+                config.hub_repo_id,
+                config.hub_revision,
             )
         except Offline as error:
             problems = [f"hub unreachable: {error}"]
@@ -140,7 +116,7 @@ class ChatGLMDeployment:
         if self.continuous:
             # Its paged KV cache is sized when it loads: the new size applies from the next load.
             self.engine.max_batch_size = self.batching.max_batch_size
-            self.engine.kv_cache_tokens = self.settings.model_copy(
+            self.engine.kv_cache_tokens = self.config.model_copy(
                 update=user_config
             ).kv_cache_tokens()
             logger.info("the continuous engine takes max_batch_size at its next load")

@@ -3,7 +3,7 @@ fallback script when the last reply cannot be used.
 
 The parser knows what a storyboard is (json repair, field aliases, normalization, validation),
 so the chat deployment stays a general engine. Prompts are built where the pipeline runs
-(serve_app/pipeline.py), and so is the fallback when the model side is down or past its deadline:
+(the HTTP side's pipeline), and so is the fallback when the model side is down or past its deadline:
 that answer must not depend on another remote call.
 """
 

@@ -22,7 +22,7 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
         user_config=settings.batching_user_config(),
         # Room for one batch running and the next one filling; the Serve config may set more.
         max_ongoing_requests=max(32, 2 * settings.max_batch_size),
-    ).bind(settings)
+    ).bind(settings.chatglm_config())
     processor = ScriptProcessor.bind()
     store = TaskStoreDeployment.bind(str(settings.task_db_path.resolve()))
     return Ingress.bind(chat, processor, store, settings)

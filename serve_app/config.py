@@ -9,94 +9,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-Precision = Literal["auto", "fp32", "fp16", "bf16", "int8", "nf4"]
-Device = Literal["auto", "cpu", "cuda"]
+from deployments.config import ChatGLMConfig
+from deployments.engine.config import BatchingConfig
+from deployments.storyboard.constants import MAX_PROMPT_CHARS, MAX_SYSTEM_PROMPT_CHARS
+
 SYNC_WAIT_MARGIN_S = 5.0  # accepting, preparing and storing a task around the LLM deadline
-# The storyboard instructions, rules and example around a request (≈700 tokens), with room.
-PROMPT_TEMPLATE_TOKENS = 1024
 
 
-class BatchingConfig(BaseModel):
-    """Live knobs of dynamic batching: the ChatGLM deployment's `user_config`."""
+class Settings(BaseSettings, ChatGLMConfig):
+    """Service settings; environment (`VSS_...`) beats config args beats defaults.
 
-    model_config = {"extra": "forbid"}
-
-    max_batch_size: int = Field(8, ge=1, le=256, description="Largest batch @serve.batch forms.")
-    batch_wait_timeout_s: float = Field(
-        0.05, ge=0.0, le=5.0, description="How long a batch waits to fill before it runs."
-    )
-
-
-class Settings(BaseSettings, BatchingConfig):
-    """Service settings; environment (`VSS_...`) beats config args beats defaults."""
+    The model side's knobs are inherited from ChatGLMConfig (deployments/config.py) and
+    EngineConfig (deployments/engine/config.py), where they are defined.
+    """
 
     model_config = SettingsConfigDict(env_prefix="VSS_", extra="forbid", frozen=True)
 
-    # Model and engine
-    model_path: str = Field(
-        "models/chatglm3-6b",
-        description="Local Hugging Face checkpoint directory. Missing weights → fallback only.",
-    )
-    auto_download: bool = Field(
-        False,
-        description="When no weights are at model_path, download hub_repo_id@hub_revision there "
-        "at replica start (needs network; the replica serves nothing until it is done).",
-    )
-    hub_repo_id: str = Field(
-        "THUDM/chatglm3-6b", min_length=3, description="Hugging Face repo auto_download fetches."
-    )
-    hub_revision: str = Field(
-        "main", min_length=1, description="Branch, tag or commit auto_download pins."
-    )
-    precision: Precision = Field(
-        "auto",
-        description="int8/nf4 quantize with bitsandbytes. auto = fp32 on CPU; on CUDA bf16/fp16 "
-        "if the weights plus the KV cache of a full batch (kv_cache_tokens()) fit in free "
-        "memory, else int8, else nf4.",
-    )
-    allow_downgrade: bool = Field(
-        True,
-        description="On CUDA out-of-memory while loading, free everything and retry at the next "
-        "lower precision (fp32 → half → int8 → nf4); /api/model/status reports what happened.",
-    )
-    device: Device = Field("auto", description="auto = cuda when available, else cpu.")
-    torch_threads: int = Field(
-        0,
-        ge=0,
-        le=256,
-        description="CPU threads for torch in the model replica; 0 = torch default.",
-    )
-    prefix_cache_entries: int = Field(
-        8,
-        ge=0,
-        le=256,
-        description="Prompt prefixes whose KV cache the static engine keeps (least recently used "
-        "go): a request starting with one prefills only the rest. 0 = off.",
-    )
-    prefix_cache_min_tokens: int = Field(
-        64,
-        ge=1,
-        le=8192,
-        description="Shortest shared prompt prefix (in tokens) worth a prefix-cache entry.",
-    )
-    engine: Literal["auto", "static", "continuous"] = Field(
-        "auto",
-        description="How the model replica batches. static: @serve.batch forms a batch and one "
-        "generate() call runs it. continuous: transformers' continuous batching, each request "
-        "joins and leaves the running batch token by token (no constrained decoding; one "
-        "greedy-or-sampling mode from temperature). auto: the one measured faster on the device "
-        "— static on CPU; static on CUDA too until a GPU measurement says otherwise.",
-    )
-
-    # Sampling defaults for script generation
-    max_new_tokens: int = Field(1024, ge=1, le=8192, description="Generation budget per script.")
-    temperature: float = Field(
-        0.7, ge=0.0, le=2.0, description="0 = greedy decoding (deterministic)."
-    )
-    top_p: float = Field(0.9, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    # Script generation
     bench_ignore_eos: bool = Field(
         False,
         description="Benchmarks only: generate max_new_tokens for every script, EOS or not, so "
@@ -106,13 +38,8 @@ class Settings(BaseSettings, BatchingConfig):
     system_prompt: str | None = Field(
         None,
         min_length=1,
-        max_length=2000,
+        max_length=MAX_SYSTEM_PROMPT_CHARS,
         description="Deployment-wide persona for the model; a request's own system_prompt wins.",
-    )
-    constrained_decoding: bool = Field(
-        True,
-        description="Constrain generation to the VideoScript JSON schema (xgrammar), so replies "
-        "are valid JSON by construction; off = free text, repaired by the parser.",
     )
     model_recheck_s: float = Field(
         1.0,
@@ -138,7 +65,10 @@ class Settings(BaseSettings, BatchingConfig):
 
     # Inputs and tasks
     max_prompt_chars: int = Field(
-        2000, ge=1, le=2000, description="Longest accepted prompt, in characters."
+        MAX_PROMPT_CHARS,
+        ge=1,
+        le=MAX_PROMPT_CHARS,
+        description="Longest accepted prompt, in characters.",
     )
     task_db_path: Path = Field(Path("data/tasks.db"), description="SQLite file of the task store.")
     sync_wait_timeout_s: float = Field(
@@ -154,20 +84,6 @@ class Settings(BaseSettings, BatchingConfig):
     task_max_attempts: int = Field(
         3, ge=1, le=20, description="Workers that may die on one task before it is marked failed."
     )
-    idle_unload_after_s: float = Field(
-        0.0,
-        ge=0.0,
-        le=604800.0,
-        description="Unload the model after this long without requests (0 = never); the next "
-        "request loads it again.",
-    )
-    wedged_after_s: float = Field(
-        600.0,
-        ge=10.0,
-        le=86400.0,
-        description="check_health fails when one generate() call has run this long.",
-    )
-
     # Load, deadlines and limits
     max_unfinished_tasks: int = Field(
         64,
@@ -194,14 +110,6 @@ class Settings(BaseSettings, BatchingConfig):
     max_body_bytes: int = Field(
         65536, ge=1024, le=10_485_760, description="Largest request body; larger → 413."
     )
-    max_prompt_tokens: int = Field(
-        1536,
-        ge=1,
-        le=8192,
-        description="Longest accepted prompt in (estimated) tokens: one per CJK character, "
-        "one per 4 other characters.",
-    )
-
     # Access control
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
@@ -249,22 +157,12 @@ class Settings(BaseSettings, BatchingConfig):
             )
         return self
 
-    @model_validator(mode="after")
-    def _continuous_engine_cannot_constrain_decoding(self) -> Settings:
-        if self.engine == "continuous" and self.constrained_decoding:
-            raise ValueError(
-                "engine 'continuous' cannot do constrained_decoding (transformers' continuous "
-                "batching runs no per-request logits processors): set constrained_decoding to "
-                "false or use engine 'static' or 'auto'"
-            )
-        return self
-
-    def kv_cache_tokens(self) -> int:
-        """KV cache a full batch can need: per request the template, the longest accepted
-        prompt and twice the script budget (a repair turn carries the failed reply back)."""
-        per_request = PROMPT_TEMPLATE_TOKENS + self.max_prompt_tokens + 2 * self.max_new_tokens
-        return self.max_batch_size * per_request
-
     def batching_user_config(self) -> dict[str, Any]:
         """The live knobs the ChatGLM deployment takes through `reconfigure`."""
-        return {name: getattr(self, name) for name in BatchingConfig.model_fields}
+        return self.model_dump(include=set(BatchingConfig.model_fields))
+
+    def chatglm_config(self) -> ChatGLMConfig:
+        """The ChatGLM deployment's part of the settings (it never sees the rest)."""
+        return ChatGLMConfig.model_validate(
+            self.model_dump(include=set(ChatGLMConfig.model_fields))
+        )

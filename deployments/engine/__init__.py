@@ -1,18 +1,24 @@
-"""Chat engine: loading, precision and batched generation. Imports neither Ray nor serve_app,
-so it runs alone on a GPU box (`scripts/bench_engine.py`)."""
+"""Chat engine: loading, precision and batched generation. Imports neither Ray, nor the HTTP side,
+nor the storyboard domain, so it runs alone on a GPU box (`scripts/bench_engine.py`); its own
+`EngineConfig` is all it is configured with."""
 
 from deployments.engine.base import ChatEngine, GenerationRequest, GenerationResult
+from deployments.engine.config import BatchingConfig, EngineConfig
 from deployments.engine.continuous_batching import ContinuousBatchingEngine
 from deployments.engine.loading import LoadedModel, ModelNotAvailable, load_model
+from deployments.engine.modes import build_engine
 from deployments.engine.static_batching import StaticBatchingEngine
 
 __all__ = [
+    "BatchingConfig",
     "ChatEngine",
     "ContinuousBatchingEngine",
+    "EngineConfig",
     "GenerationRequest",
     "GenerationResult",
     "LoadedModel",
     "ModelNotAvailable",
     "StaticBatchingEngine",
+    "build_engine",
     "load_model",
 ]

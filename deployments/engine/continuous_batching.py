@@ -6,7 +6,7 @@ cannot do decides what this engine refuses (both checked in `submit`, before any
 
 - constrained decoding: the JSON-schema logits processor keeps one grammar matcher per batch row
   and is built per `generate()` call; the manager runs one processor list for its whole life, so
-  `json_schema` requests are a ValueError (`Settings` refuses `engine: continuous` with
+  `json_schema` requests are a ValueError (`EngineConfig` refuses `engine: continuous` with
   `constrained_decoding` at deploy time);
 - greedy and sampled requests in one manager: `do_sample` is fixed when the manager is built
   (from the engine's `temperature`). Within sampling, temperature and top_p are per request

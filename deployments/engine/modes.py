@@ -6,6 +6,11 @@ from typing import Literal
 
 import torch
 
+from deployments.engine.base import ChatEngine
+from deployments.engine.config import EngineConfig
+from deployments.engine.continuous_batching import ContinuousBatchingEngine
+from deployments.engine.static_batching import StaticBatchingEngine
+
 EngineMode = Literal["static", "continuous"]
 
 # The faster engine per device, from scripts/bench_engine.py (BENCHMARKS.md). CPU: static
@@ -23,3 +28,28 @@ def resolve_engine(engine: str, device: str, constrained_decoding: bool) -> Engi
         return "static"
     kind = "cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu"
     return FASTER_ENGINE[kind]
+
+
+def build_engine(config: EngineConfig) -> ChatEngine:
+    """The engine `config.engine` names (`auto` resolved for its device), not yet started."""
+    common = dict(
+        model_path=config.model_path,
+        precision=config.precision,
+        device=config.device,
+        torch_threads=config.torch_threads,
+        wedged_after_s=config.wedged_after_s,
+        allow_downgrade=config.allow_downgrade,
+        kv_cache_tokens=config.kv_cache_tokens(),
+    )
+    if resolve_engine(config.engine, config.device, config.constrained_decoding) == "static":
+        return StaticBatchingEngine(
+            **common,
+            prefix_cache_entries=config.prefix_cache_entries,
+            prefix_cache_min_tokens=config.prefix_cache_min_tokens,
+        )
+    return ContinuousBatchingEngine(
+        **common,
+        max_batch_size=config.max_batch_size,
+        temperature=config.temperature,
+        top_p=config.top_p,
+    )

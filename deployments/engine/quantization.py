@@ -19,7 +19,7 @@ QUANTIZED_BYTES = {"int8": 1.0, "nf4": 4.13 / 8}
 # Beyond weights and KV cache: CUDA context, prefill activations, allocator slack.
 RUNTIME_OVERHEAD_BYTES = int(1.5 * 1024**3)
 # KV cache an engine reserves when nobody says otherwise: 8 requests × 4096 tokens (prompt plus
-# script). The service passes its own: Settings.kv_cache_tokens().
+# script). The service passes its own: EngineConfig.kv_cache_tokens().
 DEFAULT_KV_CACHE_TOKENS = 8 * 4096
 GIB = 1024**3
 

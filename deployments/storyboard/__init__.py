@@ -2,6 +2,6 @@
 `constants`), how the model is asked for one (`prompts`), how its reply becomes one (`parser`),
 how one is written without a model (`fallback`) and how good one is (`quality`).
 
-Imports no Ray, no FastAPI and nothing from `serve_app`: the HTTP side imports this, never the
-other way (tests/test_layers.py keeps it so).
+Imports no Ray, no FastAPI and nothing from the HTTP side, which imports this, never the other
+way (the import contracts in pyproject.toml keep it so).
 """

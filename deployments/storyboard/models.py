@@ -1,6 +1,6 @@
 """The storyboard's data: what a client asks for (ScriptRequest) and what it gets (VideoScript).
 
-Data only, bounded by storyboard.constants; the HTTP contract (serve_app/protocol.py) carries
+Data only, bounded by storyboard.constants; the HTTP contract (protocol.py) carries
 these models as they are.
 """
 
