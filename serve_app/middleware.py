@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Callable
 
 from fastapi import HTTPException
-from ray import serve
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from serve_app.config import Settings
 from serve_app.errors import current_request_id, error_response
 from serve_app.protocol import FieldProblem
+from serve_app.replica import ingress_replica
 
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -27,7 +27,7 @@ SettingsSource = Callable[[], Settings]
 
 def replica_settings() -> Settings:
     """The Settings of the ingress replica serving this request."""
-    return serve.get_replica_context().servable_object.settings
+    return ingress_replica().settings
 
 
 class RequestContextMiddleware:

@@ -16,11 +16,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
-from ray import serve
 
 from deployments.storyboard.language import estimated_tokens
 from serve_app.config import Settings
 from serve_app.errors import FieldError
+from serve_app.replica import ingress_replica
 
 BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
@@ -68,7 +68,7 @@ def matches_any(candidate: str, keys: list[bytes]) -> bool:
 
 async def replica_access_policy() -> AccessPolicy:
     """The policy of the ingress replica serving this request (built from its Settings)."""
-    return serve.get_replica_context().servable_object.access_policy
+    return ingress_replica().access_policy
 
 
 def presented_key(
