@@ -1,6 +1,6 @@
 """The realistic traffic mix: async create + poll, sync create, status and health reads.
 
-    PYTHONPATH=. locust -f loadtests/locustfile.py --headless -u 16 -r 4 -t 60s --host http://127.0.0.1:8000
+    locust -f loadtests/locustfile.py --headless -u 16 -r 4 -t 60s --host http://127.0.0.1:8000
 
 A 200 whose script does not validate as a VideoScript counts as a failure. At the end, the exit
 code is 1 when more than 0.5 % of requests failed or the p95 of any request kind exceeded

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,7 +43,5 @@ def start_locust(
         f"{prefix}.html",
         "--only-summary",
     ]
-    # loadtests/ is not an installed package: the locustfile imports it from the repo root.
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     print(">> " + " ".join(command), flush=True)
-    return subprocess.Popen(command, cwd=ROOT, env=env)
+    return subprocess.Popen(command, cwd=ROOT)

@@ -39,12 +39,11 @@ from deployments.engine.loading import resolve_device
 from deployments.engine.quantization import DTYPES
 from deployments.storyboard.models import ScriptRequest
 from deployments.storyboard.prompts import build_messages
+from loadtests.prompts import BENCH_BODIES
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench_results"
 MB = 1024 * 1024
-sys.path.insert(0, str(ROOT))  # loadtests/ is not installed
-from loadtests.prompts import BENCH_BODIES  # noqa: E402
 
 # THUDM/chatglm3-6b's config.json, the fields the GLM conversion reads.
 CHATGLM3_6B = {

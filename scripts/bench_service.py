@@ -22,14 +22,11 @@ import gc
 import itertools
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # loadtests/ is not installed
 
 import aiohttp
 import httpx
@@ -39,6 +36,7 @@ from deployments.storyboard.models import ScriptRequest
 from deployments.storyboard.prompts import build_messages
 from loadtests.prompts import BENCH_BODIES
 from loadtests.service import ROOT, ServeProcess, free_port, model_args
+from loadtests.stats import percentile
 
 RESULTS_DIR = ROOT / "bench_results"
 
@@ -59,11 +57,6 @@ class Level:
     generation_p50_ms: float | None = None
     replica_engine_ms_per_batch: float | None = None  # engine time inside the ChatGLM replica
     mean_batch_size: float | None = None  # requests per engine batch during the level
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 async def closed_loop(url: str, concurrency: int, total: int, time_limit_s: float) -> dict:
@@ -135,10 +128,10 @@ def measure_level(
         wall_s=round(run["wall_s"], 2),
         req_per_s=round(len(run["replies"]) / run["wall_s"], 2),
         tokens_per_s=round(tokens / run["wall_s"], 1),
-        p50_ms=round(percentile(run["latencies"], 0.50), 1),
-        p95_ms=round(percentile(run["latencies"], 0.95), 1),
-        p99_ms=round(percentile(run["latencies"], 0.99), 1),
-        generation_p50_ms=round(statistics.median(generation), 1) if generation else None,
+        p50_ms=percentile(run["latencies"], 0.50, ndigits=1),
+        p95_ms=percentile(run["latencies"], 0.95, ndigits=1),
+        p99_ms=percentile(run["latencies"], 0.99, ndigits=1),
+        generation_p50_ms=percentile(generation, 0.50, ndigits=1),
         replica_engine_ms_per_batch=round(engine_ms, 1) if engine_ms else None,
         mean_batch_size=round(batched_requests / batches, 2) if batches else None,
     )
@@ -232,7 +225,7 @@ def direct_engine(model: str, args) -> dict:
         batched[batch] = sum(r.completion_tokens for r in results) / (time.perf_counter() - started)
     del engine
     gc.collect()
-    return {"p50_ms": statistics.median(single), "batch_tokens_per_s": batched}
+    return {"p50_ms": percentile(single, 0.50), "batch_tokens_per_s": batched}
 
 
 def level_total(concurrency: int, args) -> int:

@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 
 import aiohttp
 
+from loadtests.stats import percentile
+
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MAX_REQUESTS = 5000
 
@@ -36,13 +38,6 @@ def parse_args() -> argparse.Namespace:
     if not 1 <= args.requests <= MAX_REQUESTS:
         parser.error(f"--requests must be 1..{MAX_REQUESTS}")
     return args
-
-
-def percentile(values: list[float], fraction: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))], 1)
 
 
 async def timed_post(session: aiohttp.ClientSession, url: str, index: int, wait: bool):
@@ -98,8 +93,8 @@ async def burst(args: argparse.Namespace) -> dict:
         "status_counts": {status: len(values) for status, values in sorted(by_status.items())},
         "latency_ms": {
             status: {
-                "p50": percentile(values, 0.5),
-                "p99": percentile(values, 0.99),
+                "p50": percentile(values, 0.5, ndigits=1),
+                "p99": percentile(values, 0.99, ndigits=1),
                 "max": round(max(values), 1),
                 "mean": round(statistics.fmean(values), 1),
             }

@@ -16,8 +16,6 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from deployments.engine import chatglm3
 from deployments.engine.quantization import DTYPES
 

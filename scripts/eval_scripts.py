@@ -20,12 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from deployments.storyboard.language import resolve_language
+from deployments.storyboard.models import ScriptRequest, VideoScript
+from deployments.storyboard.quality import ScriptMetrics, score_script
 
-from deployments.storyboard.language import resolve_language  # noqa: E402
-from deployments.storyboard.models import ScriptRequest, VideoScript  # noqa: E402
-from deployments.storyboard.quality import ScriptMetrics, score_script  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_PROMPTS = ROOT / "tests" / "data" / "eval_prompts.json"
 POLL_INTERVAL_S = 1.0

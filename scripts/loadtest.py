@@ -11,9 +11,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # loadtests/ is not installed
 
 from loadtests.runner import RESULTS_DIR, start_locust
 from loadtests.service import ServeProcess, model_args

@@ -18,8 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # loadtests/ is not installed
-
 import psutil
 
 from loadtests.runner import RESULTS_DIR, start_locust

@@ -18,8 +18,6 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from deployments.engine.loading import (
     ModelNotAvailable,
     check_checkpoint,
