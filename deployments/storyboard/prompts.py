@@ -19,9 +19,9 @@ from deployments.storyboard.constants import (
     Camera,
     ScriptLanguage,
 )
-from deployments.storyboard.fallback.library import STYLES
 from deployments.storyboard.language import resolve_language
 from deployments.storyboard.models import ScriptRequest
+from deployments.storyboard.styles import find_style
 
 TEMPLATE_VERSION = "2026-11-26.2"
 MAX_ECHOED_OUTPUT_CHARS = 3000  # of a failed reply, shown back to the model in the repair turn
@@ -40,22 +40,6 @@ SYSTEM_PROMPTS: dict[ScriptLanguage, str] = {
     "en": "You are a professional short-video scriptwriter and storyboard artist. You turn a "
     "request into a clear, visual, coherent storyboard: a hook at the start, development, a "
     "climax and an ending. You only ever output JSON.",
-}
-
-# How each known style should look, told to the model in the script's language.
-STYLE_GUIDES: dict[str, tuple[str, str]] = {
-    "cinematic": (
-        "电影感：戏剧化的光影，丰富的镜头运动",
-        "cinematic: dramatic light, moving camera",
-    ),
-    "documentary": ("纪录片：真实自然，客观克制", "documentary: real, natural, observational"),
-    "vlog": ("vlog：第一人称，轻松亲切，手持拍摄", "vlog: first person, casual, handheld"),
-    "anime": ("动漫：日系动画画风，色彩鲜明", "anime: Japanese animation look, vivid colors"),
-    "commercial": ("广告：突出产品卖点，画面精致", "commercial: product benefits, polished shots"),
-    "minimalist": ("极简：干净的构图，留白", "minimalist: clean composition, negative space"),
-    "retro": ("复古：胶片质感，怀旧色调", "retro: film grain, nostalgic colors"),
-    "cyberpunk": ("赛博朋克：霓虹灯，未来都市", "cyberpunk: neon lights, future city"),
-    "epic": ("史诗：宏大场面，强烈情绪", "epic: grand scale, strong emotion"),
 }
 
 _SCENE_EXAMPLE: dict[ScriptLanguage, dict[str, Any]] = {
@@ -223,14 +207,11 @@ def _user_prompt(request: ScriptRequest, language: ScriptLanguage) -> str:
 
 
 def _style_guide(style: str | None, language: ScriptLanguage) -> str:
-    """The known style's description, or the client's own words for an unknown one."""
+    """The known style's guide (data/styles.yaml), or the client's own words for an unknown one."""
     if not style:
         return _DEFAULT_STYLE[language]
-    name = style.strip().lower()
-    for key, definition in STYLES.items():
-        if name == key or name in definition.aliases:
-            return STYLE_GUIDES[key][0 if language == "zh" else 1]
-    return style.strip()
+    known = find_style(style)
+    return known.guide.in_language(language) if known else style.strip()
 
 
 def _example(language: ScriptLanguage) -> dict[str, Any]:

@@ -20,16 +20,15 @@ from deployments.storyboard.constants import (
 )
 from deployments.storyboard.fallback.keywords import extract_terms
 from deployments.storyboard.fallback.library import (
-    GENERAL,
-    GENRES,
-    STYLES,
+    LIBRARY,
     VARIATIONS,
     Beat,
     Genre,
-    Style,
+    GenreLibrary,
 )
 from deployments.storyboard.language import cjk_count, resolve_language
 from deployments.storyboard.models import Scene, ScriptRequest, VideoScript
+from deployments.storyboard.styles import STYLES, Style, find_style
 
 ROLE_WEIGHTS = {"opening": 0.8, "development": 1.0, "climax": 1.3, "ending": 0.9}
 RECENT_CAMERAS = 2  # a shot type does not come back within this many scenes
@@ -76,7 +75,7 @@ def build_fallback_script(request: ScriptRequest) -> VideoScript:
         detail = details[(number - 1) % len(details)]
         cameras.append(pick_camera(shot, style, cameras))
         scenes.append(writer.scene(number, shot, detail, cameras[-1], duration))
-    title = genre.titles[0 if language == "zh" else 1].format(topic=topic)
+    title = (genre.title.zh if language == "zh" else genre.title.en).format(topic=topic)
     if language == "en":
         title = title[:1].upper() + title[1:]
     return VideoScript(
@@ -87,12 +86,13 @@ def build_fallback_script(request: ScriptRequest) -> VideoScript:
     )
 
 
-def choose_genre(prompt: str) -> Genre:
-    """The genre whose cue words the prompt mentions most; GENERAL when none."""
+def choose_genre(prompt: str, library: GenreLibrary = LIBRARY) -> Genre:
+    """The genre whose cue words the prompt mentions most (on a tie, the one of lower priority);
+    the general one when none."""
     lowered = prompt.lower()
     tokens = _WORD.findall(lowered)
-    best, best_hits = GENERAL, 0
-    for genre in GENRES:
+    best, best_hits = library.general, 0
+    for genre in library.genres:
         hits = sum(_mentions(cue, lowered, tokens) for cue in genre.cues)
         if hits > best_hits:
             best, best_hits = genre, hits
@@ -105,13 +105,15 @@ def choose_style(requested: str | None, prompt: str, genre: Genre) -> Style:
     An unknown English style is kept as words in the visual prompt ("watercolor style").
     """
     if requested:
-        name = requested.strip().lower()
-        known = next((s for s in STYLES.values() if name in s.aliases), None)
+        known = find_style(requested)
         if known:
             return known
+        name = requested.strip().lower()
         if _STYLE_WORDS.fullmatch(name):
             base = STYLES[genre.default_style]
-            return Style(f"{name} style, {base.visual}", base.cameras, ())
+            return base.model_copy(
+                update={"name": name, "aliases": (), "visual": f"{name} style, {base.visual}"}
+            )
     return _style_in_prompt(prompt) or STYLES[genre.default_style]
 
 
@@ -119,7 +121,7 @@ def _style_in_prompt(prompt: str) -> Style | None:
     lowered = prompt.lower()
     tokens = _WORD.findall(lowered)
     for style in STYLES.values():
-        if any(_mentions_alias(alias, lowered, tokens) for alias in style.aliases):
+        if any(_mentions_alias(alias, lowered, tokens) for alias in style.names):
             return style
     return None
 
@@ -207,14 +209,14 @@ class _SceneWriter:
     ) -> Scene:
         zh = self.language == "zh"
         description, action, narration = (
-            self._fill(text, detail) for text in (shot.beat.zh if zh else shot.beat.en)
+            self._fill(text, detail) for text in (shot.beat.zh if zh else shot.beat.en).parts
         )
         description = self._featuring(description, detail)
         visual = shot.beat.visual.format(subject=self.subject)
         if shot.variation:
-            zh_extra, en_extra, visual_extra = VARIATIONS[(shot.variation - 1) % len(VARIATIONS)]
-            description += zh_extra if zh else en_extra
-            visual = f"{visual}, {visual_extra}"
+            extra = VARIATIONS[(shot.variation - 1) % len(VARIATIONS)]
+            description += f"，{extra.zh}" if zh else f", {extra.en}"
+            visual = f"{visual}, {extra.visual}"
         return Scene(
             scene_number=number,
             description=description,

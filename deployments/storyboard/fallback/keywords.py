@@ -2,6 +2,7 @@
 
 Chinese goes through jieba's part-of-speech tagger; English through a stop-word filter. Words that
 only say "make me a video" are dropped, so "制作一段关于森林探险的短视频" is about 森林探险.
+The word lists are data/keywords.yaml.
 """
 
 from __future__ import annotations
@@ -10,11 +11,15 @@ import logging
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
 
 import jieba
 import jieba.posseg
+from pydantic import Field
 
 from deployments.storyboard.constants import ScriptLanguage
+from deployments.storyboard.content import DATA_DIR, ContentModel, LowerWord, Word, load_file
 from deployments.storyboard.fallback.glossary import EN_TO_ZH, ZH_TO_EN
 from deployments.storyboard.language import cjk_count
 
@@ -25,26 +30,24 @@ MAX_TOPIC_ZH_CHARS = 12
 MAX_TOPIC_EN_WORDS = 4
 TOPIC_CANDIDATE_PHRASES = 3
 
-# Words about the request itself rather than its subject.
-_META_WORDS_ZH = """
-制作 生成 拍 拍摄 创作 做 写 一段 一个 一部 一支 一条 关于 介绍 讲述 展示 记录 视频 短视频 短片
-影片 片子 脚本 分镜 宣传片 vlog 秒 分钟 镜头 内容 主题 风格 请 帮 我 需要 动画 动漫 整体 氛围
-适合 社交 媒体 时长 左右 大概
-"""
-META_WORDS_ZH = frozenset(_META_WORDS_ZH.split())
-_STOP_WORDS_EN = """
-    a an the and or but of for to in on at by with about from into over under as is are be
-    it its this that these those my our your their me we you i he she they them his her
-    make create generate produce write shoot film show showing shows video videos clip clips
-    short long script storyboard please need want about some any very really how what why
-    second seconds minute minutes sec s one two three four five style vlog commercial
-    documentary cinematic anime can could would should will just like so do does
-    through across around after before during while then where when who which there here
-    every each all ending mood should social media one-minute"""
-STOP_WORDS_EN = frozenset(_STOP_WORDS_EN.split())
 
-# Parts of speech that carry the subject: nouns of every kind, verbal nouns, idioms, foreign words.
-CONTENT_FLAGS_ZH = ("n", "vn", "nz", "nr", "ns", "nt", "ng", "i", "l", "eng", "an", "t")
+class WordLists(ContentModel):
+    meta_words_zh: tuple[LowerWord, ...]  # about the request itself rather than its subject
+    stop_words_en: tuple[LowerWord, ...]
+    # Parts of speech that carry the subject: nouns of every kind, verbal nouns, idioms, foreign
+    # words (jieba's tags, matched as prefixes).
+    content_flags_zh: Annotated[tuple[Word, ...], Field(min_length=1)]
+
+
+def load_word_lists(data_dir: Path) -> WordLists:
+    return load_file(data_dir / "keywords.yaml", WordLists)
+
+
+WORD_LISTS = load_word_lists(DATA_DIR)
+META_WORDS_ZH = frozenset(WORD_LISTS.meta_words_zh)
+STOP_WORDS_EN = frozenset(WORD_LISTS.stop_words_en)
+CONTENT_FLAGS_ZH = WORD_LISTS.content_flags_zh
+
 _EN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 _PUNCTUATION = re.compile(r"[^\w\s]")
 
