@@ -1,11 +1,13 @@
 """Chat messages that ask ChatGLM for a storyboard, in Chinese or English, plus the JSON schema
 that constrained decoding holds it to.
 
-Bump TEMPLATE_VERSION whenever a template or the schema changes: it is part of the cache key.
+Bump TEMPLATE_WORDING whenever a template or the schema changes; TEMPLATE_VERSION, part of the
+cache key, adds a digest of the style guides (data/styles.yaml), so editing one needs no bump.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -21,9 +23,11 @@ from deployments.storyboard.constants import (
 )
 from deployments.storyboard.language import resolve_language
 from deployments.storyboard.models import ScriptRequest
-from deployments.storyboard.styles import find_style
+from deployments.storyboard.styles import STYLES, find_style
 
-TEMPLATE_VERSION = "2026-11-26.2"
+TEMPLATE_WORDING = "2026-11-26.2"
+_GUIDES = json.dumps([s.guide.model_dump() for s in STYLES.values()], ensure_ascii=False)
+TEMPLATE_VERSION = f"{TEMPLATE_WORDING}+styles.{hashlib.sha256(_GUIDES.encode()).hexdigest()[:8]}"
 MAX_ECHOED_OUTPUT_CHARS = 3000  # of a failed reply, shown back to the model in the repair turn
 
 # Bounds that keep a schema-constrained reply short enough to finish within its token budget.
