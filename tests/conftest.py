@@ -1,4 +1,10 @@
-"""Shared fixtures: a tiny model built by the project's own script, and a real Serve app."""
+"""Shared fixtures: a tiny model built by the project's own script, and the real Serve app.
+
+Integration modules share one local Ray cluster and one Serve instance for the whole session (as
+Ray's own Serve tests do): starting a cluster costs ~10 s on 2 cores. Each module deploys its app
+with public Serve APIs (`serve.run(build_app(args))`) and deletes it at module teardown, so the
+next module starts clean. A run of unit tests only (`-m "not integration"`) never starts Ray.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,9 @@ import copy
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -17,6 +24,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 CPU_PROFILE = ROOT / "serve_config.cpu.yaml"
 APP_NAME = "video-script"
+DEPLOY_TIMEOUT_S = 240
+# Logical CPUs for the session's cluster (the machine has 2 cores). The app reserves 1.6 (ChatGLM
+# 1 + Ingress 0.25 + ScriptProcessor 0.25 + TaskStore 0.1); while an app is replaced (a redeploy
+# with new args, a restart) Serve starts new replicas before the old ones are gone, so a second
+# copy must fit: 2 x 1.6 <= 4. Scheduling only: the replicas still share the 2 cores.
+CLUSTER_CPUS = 4
 
 
 @pytest.fixture(scope="session")
@@ -47,40 +60,20 @@ def free_port() -> int:
 
 def cpu_profile(**args) -> dict:
     """The CPU profile's config with some app args replaced."""
-    config = yaml.safe_load(CPU_PROFILE.read_text())
-    config = copy.deepcopy(config)
+    config = copy.deepcopy(yaml.safe_load(CPU_PROFILE.read_text()))
     config["applications"][0]["args"].update(args)
     return config
 
 
 class ServeApp:
-    """The CPU profile deployed the way `serve run serve_config.cpu.yaml` deploys it."""
+    """One deployed app: the args it was built with and its HTTP address."""
 
-    def __init__(self, config: dict):
-        self.config = config
-        self.port = config["http_options"]["port"]
-        self.url = f"http://127.0.0.1:{self.port}"
+    def __init__(self, args: dict, url: str):
+        self.args = args
+        self.url = url
 
-    def deploy(self, timeout_s: float = 240) -> None:
-        from ray import serve
-        from ray.serve._private import api as serve_api
-        from ray.serve.schema import ServeDeploySchema
-
-        schema = ServeDeploySchema.model_validate(self.config)
-        client = serve_api.serve_start(
-            http_options=schema.http_options.model_dump(), proxy_location=schema.proxy_location
-        )
-        client.deploy_apps(schema, _blocking=False)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            app = serve.status().applications.get(APP_NAME)
-            if app is not None and app.status == "RUNNING":
-                self.wait_for_http(deadline)
-                return
-            if app is not None and app.status == "DEPLOY_FAILED":
-                raise RuntimeError(f"deploy failed: {app.message}")
-            time.sleep(0.5)
-        raise TimeoutError(f"app not running after {timeout_s} s: {serve.status()}")
+    def client(self, timeout: float = 120) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=timeout)
 
     def wait_for_http(self, deadline: float) -> None:
         while time.monotonic() < deadline:
@@ -90,36 +83,107 @@ class ServeApp:
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
-        raise TimeoutError("the HTTP proxy never answered /health")
-
-    def client(self, timeout: float = 120) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=timeout)
+        raise TimeoutError(f"{self.url}/health never answered 200")
 
 
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[None]:
-    """A real local Ray cluster for one test module (starting one costs ~10 s on 2 cores)."""
+def call_within(timeout_s: float, call: Callable[[], object]) -> None:
+    """Run `call` (a blocking Serve call) but give up after timeout_s."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as error:  # re-raised in the test's thread
+            errors.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        from ray import serve
+
+        raise TimeoutError(f"not done after {timeout_s} s: {serve.status()}")
+    if errors:
+        raise errors[0]
+
+
+class ServeInstance:
+    """Serve on the session's cluster, started like `serve run serve_config.cpu.yaml` starts it:
+    the profile's proxy location and HTTP options, on a free port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, port: int | None = None) -> None:
+        """Start Serve (on `port` from now on, if given); a no-op while it runs."""
+        from ray import serve
+
+        self.port = port or self.port
+        profile = cpu_profile()
+        serve.start(
+            proxy_location=profile["proxy_location"],
+            http_options={**profile["http_options"], "port": self.port},
+        )
+
+    def deploy(self, args: dict, timeout_s: float = DEPLOY_TIMEOUT_S) -> ServeApp:
+        """The CPU profile's app with `args` (replacing the running one of the same name), once
+        Serve reports it RUNNING and its /health answers over HTTP."""
+        from ray import serve
+
+        from serve_app.app import build_app
+
+        deadline = time.monotonic() + timeout_s
+        self.start()
+        config = cpu_profile(**args)
+        [application] = config["applications"]
+        call_within(
+            timeout_s,
+            lambda: serve.run(
+                build_app(application["args"]),
+                name=application["name"],
+                route_prefix=application["route_prefix"],
+                logging_config=config["logging_config"],
+            ),
+        )
+        app = ServeApp(application["args"], self.url)
+        app.wait_for_http(deadline)
+        return app
+
+    def delete_apps(self) -> None:
+        from ray import serve
+
+        for name in serve.status().applications:
+            serve.delete(name)
+
+
+@pytest.fixture(scope="session")
+def serve_instance() -> Iterator[ServeInstance]:
+    """One local Ray cluster and one Serve instance for every integration module."""
     import ray
     from ray import serve
 
-    ray.init(num_cpus=2, namespace="serve", include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=CLUSTER_CPUS, namespace="serve", include_dashboard=False, log_to_driver=False)
     try:
-        yield
+        instance = ServeInstance()
+        instance.start()
+        yield instance
     finally:
         serve.shutdown()
         ray.shutdown()
 
 
 @pytest.fixture(scope="module")
-def deploy_app(ray_cluster, tmp_path_factory):
-    """Deploy the CPU profile with given app args on a free port; returns the ServeApp."""
+def deploy_app(serve_instance, tmp_path_factory) -> Iterator[Callable[..., ServeApp]]:
+    """Deploy the CPU profile with given app args (a fresh SQLite file unless told); returns the
+    ServeApp. Every app is deleted when the module is done."""
 
     def deploy(**args) -> ServeApp:
         args.setdefault("task_db_path", str(tmp_path_factory.mktemp("db") / "tasks.db"))
-        config = cpu_profile(**args)
-        config["http_options"]["port"] = free_port()
-        app = ServeApp(config)
-        app.deploy()
-        return app
+        return serve_instance.deploy(args)
 
-    return deploy
+    yield deploy
+    serve_instance.delete_apps()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 
 import httpx
 import pytest
-from conftest import ServeApp
 
 from deployments.storyboard.models import VideoScript
 from serve_app.protocol import TaskResponse
@@ -184,12 +182,10 @@ def test_unload_serves_the_fallback_and_load_brings_the_model_back(client):
     assert client.get("/health").json()["llm_loaded"] is True
 
 
-def test_the_continuous_engine_serves_through_serve(app):
+def test_the_continuous_engine_serves_through_serve(app, deploy_app):
     """Last in this module: it replaces the module's app (same cluster, same port) with one on
     the continuous engine, so no test after it may rely on the static one."""
-    config = copy.deepcopy(app.config)
-    config["applications"][0]["args"].update(engine="continuous", constrained_decoding=False)
-    ServeApp(config).deploy()
+    deploy_app(**{**app.args, "engine": "continuous", "constrained_decoding": False})
     with app.client() as client:
         deadline = time.monotonic() + 60
         while client.get("/api/model/status").json().get("engine") != "continuous":

@@ -7,7 +7,6 @@ Then Serve is shut down and deployed again on the same SQLite file: nothing is l
 
 from __future__ import annotations
 
-import copy
 import time
 
 import httpx
@@ -118,18 +117,22 @@ def test_killing_the_ingress_under_load_hands_its_tasks_to_the_next_one(app):
     assert any(task["attempts"] >= 2 for task in tasks), "no task was adopted"
 
 
-def test_a_restart_keeps_finished_tasks_and_resumes_unfinished_ones(app):
+def test_a_restart_keeps_finished_tasks_and_resumes_unfinished_ones(
+    app, deploy_app, serve_instance
+):
     with app.client() as client:
         done = client.post("/api/tasks/", json={"prompt": "ocean"}, params={"wait": "true"}).json()
     assert done["status"] == "completed"
     unfinished = submit(app, 4, "desert road trip")
     serve.shutdown()
+    # Serve again with the profile's options; a fresh port, as the old proxy may still hold its
+    # socket for a moment. Later modules deploy on this one.
+    serve_instance.start(port=free_port())
 
-    config = copy.deepcopy(app.config)
-    config["http_options"]["port"] = free_port()
-    config["applications"][0]["args"].update(generation_timeout_s=0.5, sync_deadline_response="504")
-    restarted = ServeApp(config)
-    restarted.deploy()
+    # The same SQLite file (app.args carries it), on the restarted Serve.
+    restarted = deploy_app(
+        **{**app.args, "generation_timeout_s": 0.5, "sync_deadline_response": "504"}
+    )
 
     assert get_json(restarted, f"/api/tasks/{done['task_id']}") == done
     assert_nothing_lost(final_tasks(restarted, unfinished))
