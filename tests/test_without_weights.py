@@ -1,10 +1,33 @@
-"""With no weights at all the app still starts, says so, and serves fallback scripts."""
+"""With no weights at all the app still starts, says so, and serves fallback scripts; and a
+bounded schemathesis run against that app's own /openapi.json.
+
+Every operation gets a few dozen generated requests, valid and invalid; the checks are: no 5xx,
+only documented status codes and content types, and bodies matching the documented schemas.
+No weights are configured, so scripts come from the fast fallback and the run stays short.
+One app serves the whole module; the fuzz run goes last (it calls every route, unload included).
+"""
 
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from serve_app.protocol import TaskResponse
 
 pytestmark = pytest.mark.integration
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+MAX_EXAMPLES_PER_OPERATION = 25
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +73,22 @@ def test_while_the_model_is_known_down_a_task_is_stored_finished(app):
     assert stored["status"] == "completed" and stored["source"] == "fallback"
     assert stored["fallback_reason"] == first.json()["fallback_reason"]
     assert stored["attempts"] == 1 and stored["timings"]["queued_ms"] == 0.0
+
+
+def test_every_operation_answers_within_its_documented_contract(app):
+    api_schema = schemathesis.openapi.from_url(f"{app.url}/openapi.json")
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) >= 7
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=MAX_EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def answers_within_contract(case):
+            case.call_and_validate(checks=CHECKS, timeout=60)
+
+        answers_within_contract()
