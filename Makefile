@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup serve serve-tiny test lint format loadtest bench bench-engine soak clean
+.PHONY: setup serve serve-tiny test test-unit lint format loadtest bench bench-engine soak clean
 
 setup: $(STAMP)
 
@@ -47,6 +47,10 @@ format: setup
 
 test: setup lint
 	$(BIN)/python -m pytest -q -ra tests
+
+# The inner loop: unit tests only, no Ray cluster, no lint.
+test-unit: setup
+	$(BIN)/python -m pytest -q -ra -m "not integration" tests
 
 # Performance (not tests): each starts what it measures and stops it again. See BENCHMARKS.md.
 DURATION ?= 60
