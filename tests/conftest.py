@@ -26,9 +26,10 @@ CPU_PROFILE = ROOT / "serve_config.cpu.yaml"
 APP_NAME = "video-script"
 DEPLOY_TIMEOUT_S = 240
 # Logical CPUs for the session's cluster (the machine has 2 cores). The app reserves 1.6 (ChatGLM
-# 1 + Ingress 0.25 + ScriptProcessor 0.25 + TaskStore 0.1); while an app is replaced (a redeploy
-# with new args, a restart) Serve starts new replicas before the old ones are gone, so a second
-# copy must fit: 2 x 1.6 <= 4. Scheduling only: the replicas still share the 2 cores.
+# 1 + Ingress 0.25 + ScriptProcessor 0.25 + TaskStore 0.1). When a redeploy with new args replaces
+# it, Serve asks for the new replicas while the old ones are still stopping (STOPPING replicas do
+# not count toward the target), so a second copy must fit or the new ones wait for the old ones'
+# CPUs: 2 x 1.6 <= 4. Scheduling only: the replicas still share the 2 cores.
 CLUSTER_CPUS = 4
 
 
