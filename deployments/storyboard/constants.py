@@ -46,6 +46,14 @@ RequestLanguage = Literal["zh", "en", "auto"]
 SCRIPT_LANGUAGES: tuple[ScriptLanguage, ...] = get_args(ScriptLanguage)
 
 
+# Kinds of prompt keyword a fallback template slot takes (`{place|the city}`): what the word
+# names. `subject` is the one the video is about, of the kind its genre declares.
+TermKind = Literal[
+    "place", "food", "product", "creature", "person", "activity", "season", "object", "theme"
+]
+TERM_KINDS: tuple[TermKind, ...] = get_args(TermKind)
+
+
 class Camera(StrEnum):
     """The shot vocabulary downstream video tools understand."""
 

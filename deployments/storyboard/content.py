@@ -8,7 +8,6 @@ reported as `<file>: <key path>: <what is wrong>`, e.g.
 
 from __future__ import annotations
 
-import string
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -17,6 +16,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from deployments.storyboard.language import cjk_count
+from deployments.storyboard.slots import slots_in
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -43,21 +43,9 @@ def _lowercase(text: str) -> str:
     return text
 
 
-def _placeholders(allowed: tuple[str, ...]) -> AfterValidator:
-    def check(text: str) -> str:
-        try:
-            fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(text)]
-        except ValueError as error:
-            raise ValueError(
-                f"braces do not form placeholders ({error}); write {{{{ for {{"
-            ) from None
-        for name, spec, conversion in fields:
-            if name is not None and (name not in allowed or spec or conversion):
-                known = ", ".join(f"{{{n}}}" for n in allowed) or "none"
-                raise ValueError(f"unknown placeholder {{{name}}}; allowed here: {known}")
-        return text
-
-    return AfterValidator(check)
+def _slots(text: str) -> str:
+    slots_in(text)  # raises ValueError naming the problem
+    return text
 
 
 Text = Annotated[str, StringConstraints(pattern=r"\S")]  # not empty, not only blanks
@@ -67,13 +55,17 @@ LowerWord = Annotated[Word, AfterValidator(_lowercase)]
 EnglishWord = Annotated[Word, AfterValidator(_english)]
 
 
-def template(*allowed: str, english: bool = False) -> Any:
-    """A non-empty string whose `{placeholders}` are among `allowed` (and English if asked)."""
-    return Annotated[EnglishText if english else Text, _placeholders(allowed)]
+def _no_braces(text: str) -> str:
+    if "{" in text or "}" in text:
+        raise ValueError("used as written: no slots or braces here")
+    return text
 
 
-FixedText = template()  # used as written: no placeholders
-FixedEnglish = template(english=True)
+# Template text: slots as storyboard/slots.py defines them ({topic}, {subject}, {KIND|default}).
+SlotText = Annotated[Text, AfterValidator(_slots)]
+EnglishSlotText = Annotated[EnglishText, AfterValidator(_slots)]
+FixedText = Annotated[Text, AfterValidator(_no_braces)]  # used as written
+FixedEnglish = Annotated[EnglishText, AfterValidator(_no_braces)]
 
 
 def load_file(path: Path, model: type[M], context: dict[str, Any] | None = None, **extra: Any) -> M:

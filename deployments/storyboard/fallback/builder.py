@@ -26,8 +26,10 @@ from deployments.storyboard.fallback.library import (
     Genre,
     GenreLibrary,
 )
+from deployments.storyboard.fallback.terms import Term, of_kind, subject_of, typed_terms
 from deployments.storyboard.language import cjk_count, resolve_language
 from deployments.storyboard.models import Scene, ScriptRequest, VideoScript
+from deployments.storyboard.slots import render
 from deployments.storyboard.styles import STYLES, Style, find_style
 
 ROLE_WEIGHTS = {"opening": 0.8, "development": 1.0, "climax": 1.3, "ending": 0.9}
@@ -57,7 +59,6 @@ def warm_up() -> None:
 def build_fallback_script(request: ScriptRequest) -> VideoScript:
     """A storyboard for `request` built from templates: never fails, never repeats a scene."""
     language = resolve_language(request)
-    terms = extract_terms(request.prompt)
     genre = choose_genre(request.prompt)
     style = choose_style(request.style, request.prompt, genre)
     total = request.duration_s or DEFAULT_DURATION_S
@@ -65,17 +66,15 @@ def build_fallback_script(request: ScriptRequest) -> VideoScript:
     shots = plan_arc(genre, count)
     durations = split_duration(total, [ROLE_WEIGHTS[shot.role] for shot in shots])
 
-    topic = terms.topic_in(language, genre.topic_zh if language == "zh" else genre.subject_en)
-    details = terms.details_in(language) or [topic]
-    subject = " ".join(terms.english_words[:4]) or genre.subject_en
-    writer = _SceneWriter(language, topic, subject, style)
+    words = extract_terms(request.prompt)
+    topic = words.topic_in(language, genre.topic_zh if language == "zh" else genre.subject_en)
+    writer = _SceneWriter(language, genre, topic, typed_terms(request.prompt), style)
     scenes = []
     cameras: list[Camera] = []
     for number, (shot, duration) in enumerate(zip(shots, durations, strict=True), start=1):
-        detail = details[(number - 1) % len(details)]
         cameras.append(pick_camera(shot, style, cameras))
-        scenes.append(writer.scene(number, shot, detail, cameras[-1], duration))
-    title = (genre.title.zh if language == "zh" else genre.title.en).format(topic=topic)
+        scenes.append(writer.scene(number, shot, cameras[-1], duration))
+    title = writer.fill(genre.title.zh if language == "zh" else genre.title.en, 0)
     if language == "en":
         title = title[:1].upper() + title[1:]
     return VideoScript(
@@ -86,17 +85,58 @@ def build_fallback_script(request: ScriptRequest) -> VideoScript:
     )
 
 
+def fallback_template(request: ScriptRequest) -> str:
+    """The name of the genre template the fallback writes `request` with."""
+    return choose_genre(request.prompt).name
+
+
 def choose_genre(prompt: str, library: GenreLibrary = LIBRARY) -> Genre:
-    """The genre whose cue words the prompt mentions most (on a tie, the one of lower priority);
-    the general one when none."""
-    lowered = prompt.lower()
-    tokens = _WORD.findall(lowered)
-    best, best_hits = library.general, 0
-    for genre in library.genres:
-        hits = sum(_mentions(cue, lowered, tokens) for cue in genre.cues)
-        if hits > best_hits:
-            best, best_hits = genre, hits
+    """The genre whose cues in the prompt weigh most (on a tie, the one of lower priority); the
+    general one when none. A cue found inside a longer found cue does not count (人工智能 hides
+    智能), and each cue counts once."""
+    found = _cues_found(prompt.lower(), library)
+    scores: dict[str, float] = {}
+    for (start, end), genre, weight in found:
+        hidden = any(s <= start and end <= e and (e - s) > (end - start) for (s, e), _, _ in found)
+        if not hidden:
+            scores[genre.name] = scores.get(genre.name, 0.0) + weight
+    best, best_score = library.general, 0.0
+    for genre in library.genres:  # by priority: a later genre must weigh more to win
+        if scores.get(genre.name, 0.0) > best_score:
+            best, best_score = genre, scores[genre.name]
     return best
+
+
+def _cues_found(lowered: str, library: GenreLibrary) -> list[tuple[tuple[int, int], Genre, float]]:
+    """(span, genre, weight) of the first place each cue of each genre occurs in the prompt."""
+    words = [(match.group(), match.start(), match.end()) for match in _WORD.finditer(lowered)]
+    found = []
+    for genre in library.genres:
+        for cue, weight in genre.cues.items():
+            span = _find_cue(cue, lowered, words)
+            if span is not None:
+                found.append((span, genre, weight))
+    return found
+
+
+def _find_cue(cue: str, lowered: str, words: list[tuple[str, int, int]]) -> tuple[int, int] | None:
+    """Chinese cues match as substrings; English ones as whole words (stems of four letters or
+    more as word prefixes), several words as consecutive words."""
+    if cjk_count(cue):
+        start = lowered.find(cue)
+        return None if start == -1 else (start, start + len(cue))
+    parts = cue.split()
+    for i in range(len(words) - len(parts) + 1):
+        window = words[i : i + len(parts)]
+        if all(_word_matches(part, word) for part, (word, _, _) in zip(parts, window, strict=True)):
+            return window[0][1], window[-1][2]
+    return None
+
+
+def _word_matches(cue: str, word: str) -> bool:
+    if len(cue) >= 4:
+        return word.startswith(cue)
+    return word in (cue, cue + "s", cue + "es")
 
 
 def choose_style(requested: str | None, prompt: str, genre: Genre) -> Style:
@@ -124,15 +164,6 @@ def _style_in_prompt(prompt: str) -> Style | None:
         if any(_mentions_alias(alias, lowered, tokens) for alias in style.names):
             return style
     return None
-
-
-def _mentions(cue: str, lowered: str, tokens: list[str]) -> bool:
-    """Chinese cues match as substrings; English ones as words, long stems as prefixes."""
-    if cjk_count(cue):
-        return cue in lowered
-    if len(cue) >= 4:
-        return any(token.startswith(cue) for token in tokens)
-    return any(token in (cue, cue + "s", cue + "es") for token in tokens)
 
 
 def _mentions_alias(alias: str, lowered: str, tokens: list[str]) -> bool:
@@ -196,23 +227,30 @@ def pick_camera(shot: PlannedShot, style: Style, recent: list[Camera]) -> Camera
 
 
 class _SceneWriter:
-    """Fills a beat's templates for one script's language, topic, subject and style."""
+    """Fills a genre's templates for one script: its language, topic, the prompt's typed words
+    and style. A slot takes a word of its kind, in rotation over the scenes, else its default."""
 
-    def __init__(self, language: ScriptLanguage, topic: str, subject: str, style: Style):
+    def __init__(
+        self,
+        language: ScriptLanguage,
+        genre: Genre,
+        topic: str,
+        terms: tuple[Term, ...],
+        style: Style,
+    ):
         self.language = language
+        self.genre = genre
         self.topic = topic
-        self.subject = subject
+        self.terms = terms
+        self.subject = subject_of(terms, genre.subject_kind)
         self.style = style
+        self._untyped = [t for t in terms if t.written(language)] or []
 
-    def scene(
-        self, number: int, shot: PlannedShot, detail: str, camera: Camera, duration: float
-    ) -> Scene:
+    def scene(self, number: int, shot: PlannedShot, camera: Camera, duration: float) -> Scene:
         zh = self.language == "zh"
-        description, action, narration = (
-            self._fill(text, detail) for text in (shot.beat.zh if zh else shot.beat.en).parts
-        )
-        description = self._featuring(description, detail)
-        visual = shot.beat.visual.format(subject=self.subject)
+        texts = (shot.beat.zh if zh else shot.beat.en).parts
+        description, action, narration = (self.fill(text, number) for text in texts)
+        visual = self.fill(shot.beat.visual, number, visual=True)
         if shot.variation:
             extra = VARIATIONS[(shot.variation - 1) % len(VARIATIONS)]
             description += f"，{extra.zh}" if zh else f", {extra.en}"
@@ -229,14 +267,36 @@ class _SceneWriter:
             else f"{visual}, {camera.value}, {self.style.visual}",
         )
 
-    def _fill(self, template: str, detail: str) -> str:
-        text = template.format(topic=self.topic, detail=detail)
-        return text if self.language == "zh" else text[:1].upper() + text[1:]
+    def fill(self, template: str, number: int, visual: bool = False) -> str:
+        """`template` with its slots filled; English visuals take bare English words."""
+        language: ScriptLanguage = "en" if visual else self.language
+        counter = iter(range(100))
 
-    def _featuring(self, description: str, detail: str) -> str:
-        """Works an unused prompt keyword into a beat that has no slot for one."""
-        if detail in description or detail in self.topic:
-            return description
-        return description + (
-            f"，画面中有{detail}" if self.language == "zh" else f", with {detail} in frame"
-        )
+        def word(name: str, default: str | None) -> str:
+            rotation = number + next(counter)
+            if name == "topic":
+                return self.topic if not visual else self._subject_words(visual=True)
+            if name == "subject":
+                return self._subject_words(visual)
+            if name == "detail":  # the old untyped slot
+                candidates = self._untyped
+            else:
+                candidates = [t for t in of_kind(self.terms, name) if t.written(language)]  # type: ignore[arg-type]
+            if not candidates:
+                return default if default is not None else self._subject_words(visual)
+            term = candidates[rotation % len(candidates)]
+            written = term.written(language) if visual else term.in_sentence(language)
+            return written or (default or "")
+
+        text = render(template, word)
+        return text if self.language == "zh" or visual else text[:1].upper() + text[1:]
+
+    def _subject_words(self, visual: bool) -> str:
+        language: ScriptLanguage = "en" if visual else self.language
+        if self.subject is not None:
+            written = (
+                self.subject.written(language) if visual else self.subject.in_sentence(language)
+            )
+            if written:
+                return written
+        return self.genre.topic_zh if language == "zh" else self.genre.subject_en

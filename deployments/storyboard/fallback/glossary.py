@@ -1,8 +1,9 @@
-"""A small Chinese↔English word list (data/glossary.yaml), so visual prompts stay English for
-Chinese requests.
+"""The lexicon (data/glossary.yaml): Chinese ↔ English words with the kind of thing each names,
+so a Chinese prompt's subject reaches English lines and visual prompts, and a keyword only fills
+template slots of its kind.
 
-Covers the subjects short videos are usually about; a word outside it simply does not reach the
-English visual prompt (the genre's own English subject stands in).
+Covers the subjects short videos are usually about; a word outside it keeps the kind its part of
+speech suggests, and a line in the other language uses the slot's default instead.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, model_validator
 
+from deployments.storyboard.constants import TermKind
 from deployments.storyboard.content import DATA_DIR, ContentModel, EnglishWord, Word, load_file
 from deployments.storyboard.language import cjk_count
 
@@ -22,21 +24,37 @@ def _chinese(word: str) -> str:
     return word
 
 
+class Entry(ContentModel):
+    zh: Annotated[Word, AfterValidator(_chinese)]
+    en: EnglishWord  # lower case unless a name (Kyoto)
+    kind: TermKind | None = None
+
+
 class Glossary(ContentModel):
-    """Pairs in order: a Chinese word listed twice translates to its last English; an English
+    """Entries in order: a Chinese word listed twice translates to its last English; an English
     word (any case) translates back to the first Chinese listed for it."""
 
-    pairs: tuple[tuple[Annotated[Word, AfterValidator(_chinese)], EnglishWord], ...]
+    entries: tuple[Entry, ...]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pairs_are_entries(cls, data: object) -> object:
+        # The older shape, `pairs: [[zh, en], ...]`, has no kinds.
+        if isinstance(data, dict) and "pairs" in data and "entries" not in data:
+            pairs = data["pairs"]
+            entries = [{"zh": p[0], "en": p[1]} if isinstance(p, list) else p for p in pairs]
+            return {"entries": entries}
+        return data
 
     @property
-    def zh_to_en(self) -> dict[str, str]:
-        return dict(self.pairs)
+    def by_zh(self) -> dict[str, Entry]:
+        return {entry.zh: entry for entry in self.entries}
 
     @property
-    def en_to_zh(self) -> dict[str, str]:
-        back: dict[str, str] = {}
-        for zh, en in self.pairs:
-            back.setdefault(en.lower(), zh)
+    def by_en(self) -> dict[str, Entry]:
+        back: dict[str, Entry] = {}
+        for entry in self.entries:
+            back.setdefault(entry.en.lower(), entry)
         return back
 
 
@@ -45,5 +63,7 @@ def load_glossary(data_dir: Path) -> Glossary:
 
 
 GLOSSARY = load_glossary(DATA_DIR)
-ZH_TO_EN: dict[str, str] = GLOSSARY.zh_to_en
-EN_TO_ZH: dict[str, str] = GLOSSARY.en_to_zh
+BY_ZH: dict[str, Entry] = GLOSSARY.by_zh
+BY_EN: dict[str, Entry] = GLOSSARY.by_en
+ZH_TO_EN: dict[str, str] = {zh: entry.en for zh, entry in BY_ZH.items()}
+EN_TO_ZH: dict[str, str] = {en: entry.zh for en, entry in BY_EN.items()}

@@ -1,8 +1,9 @@
 """The fallback's template library, loaded from data/genres/*.yaml and data/variations.yaml.
 
 A genre is a scene arc of beats (opening, development, climax, ending); a beat is one shot written
-in both languages. Placeholders: `{topic}` and `{detail}` in the script's language, `{subject}`
-in English (visuals). One file per genre, named after it; a new file is a new genre.
+in both languages, with typed slots (storyboard/slots.py): `{topic}`, `{subject}` and
+`{KIND|default}`, filled in the text's language (visuals: English). One file per genre, named
+after it; a new file is a new genre.
 """
 
 from __future__ import annotations
@@ -12,27 +13,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, StrictInt, ValidationInfo, field_validator
+from pydantic import Field, PositiveFloat, StrictInt, ValidationInfo, field_validator
 
-from deployments.storyboard.constants import Camera
+from deployments.storyboard.constants import Camera, TermKind
 from deployments.storyboard.content import (
     DATA_DIR,
     ContentError,
     ContentModel,
+    EnglishSlotText,
     FixedEnglish,
     FixedText,
     LowerWord,
+    SlotText,
     content_error,
     load_file,
-    template,
 )
 from deployments.storyboard.styles import STYLES, Style
 
-SceneText = template("topic", "detail")
-EnglishSceneText = template("topic", "detail", english=True)
-Visual = template("subject", english=True)
-Title = template("topic")
-EnglishTitle = template("topic", english=True)
+SceneText = SlotText
+EnglishSceneText = EnglishSlotText
+Visual = EnglishSlotText  # English, for the text-to-video model
+Title = SlotText
+EnglishTitle = EnglishSlotText
 
 
 class ZhTexts(ContentModel):
@@ -65,8 +67,11 @@ class Titles(ContentModel):
 
 class Genre(ContentModel):
     name: LowerWord  # the file's name
-    priority: StrictInt  # when two genres' cues match equally often, the lower priority wins
-    cues: tuple[LowerWord, ...] = ()  # Chinese substrings and English word stems
+    priority: StrictInt  # when two genres' cues weigh the same, the lower priority wins
+    # Phrase → weight: Chinese substrings, English words (stems of 4+ letters as prefixes) or
+    # consecutive words. A plain list weighs every cue 1.
+    cues: dict[LowerWord, PositiveFloat] = Field(default_factory=dict)
+    subject_kind: TermKind = "object"  # the kind of prompt keyword {subject} takes
     subject_en: FixedEnglish  # stands in for a topic without English words
     topic_zh: FixedText  # stands in for a topic without Chinese words
     title: Titles
@@ -75,6 +80,11 @@ class Genre(ContentModel):
     development: Annotated[tuple[Beat, ...], Field(min_length=1)]
     climax: Beat
     ending: Beat
+
+    @field_validator("cues", mode="before")
+    @classmethod
+    def _list_weighs_one(cls, cues: object) -> object:
+        return dict.fromkeys(cues, 1.0) if isinstance(cues, list | tuple) else cues
 
     @field_validator("default_style")
     @classmethod

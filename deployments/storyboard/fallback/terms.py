@@ -1,0 +1,170 @@
+"""The prompt's keywords with the kind of thing each names (a place, a food, a product, ...), so
+each fills only template slots of its kind, and the subject: the word the video is about.
+
+The lexicon (data/glossary.yaml) decides first; otherwise jieba's part of speech (ns place, nr
+person, t season, v activity) for Chinese, and for English a capitalized word is a name, an -ing
+word an activity. Anything else is an object.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import jieba.posseg
+
+from deployments.storyboard.constants import ScriptLanguage, TermKind
+from deployments.storyboard.fallback.glossary import BY_EN, BY_ZH, Entry
+from deployments.storyboard.fallback.keywords import CONTENT_FLAGS_ZH, META_WORDS_ZH, STOP_WORDS_EN
+from deployments.storyboard.language import cjk_count
+
+MAX_TERMS = 12
+MAX_PHRASE_WORDS = 3
+_LEXICON_ZH = sorted(BY_ZH, key=len, reverse=True)  # longest first: 降噪耳机 before 耳机
+_EN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+_SENTENCE_END = re.compile(r"[.!?:;。！？：；]\s*$")
+_KIND_OF_FLAG: tuple[tuple[str, TermKind], ...] = (
+    ("ns", "place"),
+    ("nr", "person"),
+    ("t", "season"),
+    ("vn", "activity"),
+    ("v", "activity"),
+)
+
+
+@dataclass(frozen=True)
+class Term:
+    zh: str | None  # as a Chinese line writes it; None when unknown
+    en: str | None  # as an English line writes it (lower case unless a name); None when unknown
+    kind: TermKind
+    name: bool = False  # a proper name: no article in English, kept as is in Chinese lines
+
+    def written(self, language: ScriptLanguage) -> str | None:
+        """The word in `language`, or None when the lexicon cannot say it there (a name is
+        written as it is)."""
+        word = self.zh if language == "zh" else self.en
+        if word is None and self.name:
+            return self.en or self.zh if language == "zh" else None
+        return word
+
+    def in_sentence(self, language: ScriptLanguage) -> str | None:
+        """The word as a slot writes it in a sentence: English common nouns take "the"."""
+        word = self.written(language)
+        if word is None or language == "zh" or self.name or self.kind in ("activity", "season"):
+            return word
+        return f"the {word}"
+
+
+@lru_cache(maxsize=1024)
+def typed_terms(prompt: str) -> tuple[Term, ...]:
+    """The prompt's content words with their kinds, in prompt order, without repeats."""
+    found = _terms_zh(prompt) if cjk_count(prompt) else _terms_en(prompt)
+    unique = list(dict.fromkeys(found))
+    return tuple(unique[:MAX_TERMS])
+
+
+def subject_of(terms: tuple[Term, ...], kind: TermKind) -> Term | None:
+    """The word the video is about: the first of the genre's subject kind."""
+    return next((term for term in terms if term.kind == kind), None)
+
+
+def of_kind(terms: tuple[Term, ...], kind: TermKind) -> list[Term]:
+    return [term for term in terms if term.kind == kind]
+
+
+def _from_entry(entry: Entry, kind: TermKind | None = None) -> Term:
+    name = entry.en[:1].isupper()
+    resolved = entry.kind or kind or ("place" if name else "object")
+    return Term(entry.zh, entry.en, resolved, name=name)
+
+
+def _kind_of_flag(flag: str) -> TermKind | None:
+    return next((kind for prefix, kind in _KIND_OF_FLAG if flag.startswith(prefix)), None)
+
+
+@lru_cache(maxsize=4096)
+def _kind_of_word_zh(word: str) -> TermKind | None:
+    """What jieba's tagger makes of a lexicon word with no kind of its own."""
+    pairs = jieba.posseg.lcut(word)
+    return _kind_of_flag(pairs[-1].flag) if pairs else None
+
+
+def _terms_zh(prompt: str) -> list[Term]:
+    """Lexicon words first (longest match), then jieba's content words in the gaps."""
+    spans: list[tuple[int, int, Term]] = []
+    taken = [False] * len(prompt)
+    for word in _LEXICON_ZH:
+        start = prompt.find(word)
+        while start != -1:
+            end = start + len(word)
+            if not any(taken[start:end]):
+                entry = BY_ZH[word]
+                kind = None if entry.kind else _kind_of_word_zh(word)
+                spans.append((start, end, _from_entry(entry, kind)))
+                taken[start:end] = [True] * (end - start)
+            start = prompt.find(word, end)
+    position = 0
+    for pair in jieba.posseg.lcut(prompt):
+        start, end = position, position + len(pair.word)
+        position = end
+        word = pair.word.strip()
+        if (
+            any(taken[start:end])
+            or len(word) < 2
+            or word.isdigit()
+            or word.lower() in META_WORDS_ZH
+        ):
+            continue
+        if not cjk_count(word):
+            continue  # English inside a Chinese prompt ("vlog"): rarely the subject
+        kind = _kind_of_flag(pair.flag)
+        if kind is None and not pair.flag.startswith(CONTENT_FLAGS_ZH):
+            continue
+        named = pair.flag.startswith(("ns", "nr"))
+        spans.append((start, end, Term(word, None, kind or "object", name=named)))
+    return [term for _, _, term in sorted(spans, key=lambda span: span[0])]
+
+
+def _terms_en(prompt: str) -> list[Term]:
+    """Lexicon phrases of up to three words first, then the other content words."""
+    words = [
+        (match.group().strip("'-"), _starts_sentence(prompt, match.start()))
+        for match in _EN_WORD.finditer(prompt)
+    ]
+    terms: list[Term] = []
+    i = 0
+    while i < len(words):
+        for size in range(min(MAX_PHRASE_WORDS, len(words) - i), 0, -1):
+            entry = _lexicon_en(" ".join(word for word, _ in words[i : i + size]))
+            if entry is not None:
+                terms.append(_from_entry(entry))
+                i += size
+                break
+        else:
+            word, sentence_start = words[i]
+            i += 1
+            if len(word) > 1 and word.lower() not in STOP_WORDS_EN:
+                terms.append(_unknown_en(word, sentence_start))
+    return terms
+
+
+def _lexicon_en(phrase: str) -> Entry | None:
+    lowered = phrase.lower()
+    for candidate in (lowered, lowered.removesuffix("s"), lowered + "s"):
+        if candidate in BY_EN:
+            return BY_EN[candidate]
+    return None
+
+
+def _unknown_en(word: str, sentence_start: bool) -> Term:
+    if word[:1].isupper() and not sentence_start:
+        return Term(None, word, "place", name=True)
+    lowered = word.lower()
+    kind: TermKind = "activity" if lowered.endswith("ing") and len(lowered) > 5 else "object"
+    return Term(None, lowered, kind)
+
+
+def _starts_sentence(text: str, position: int) -> bool:
+    before = text[:position].rstrip()
+    return not before or bool(_SENTENCE_END.search(before))
