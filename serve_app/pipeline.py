@@ -17,7 +17,7 @@ from ray.serve.handle import DeploymentHandle
 
 from deployments.engine import GenerationRequest, ModelNotAvailable
 from deployments.storyboard.constants import LLM_SOURCES
-from deployments.storyboard.fallback import fallback_script_json
+from deployments.storyboard.fallback import fallback_script_json, fallback_template
 from deployments.storyboard.prompts import (
     TEMPLATE_VERSION,
     build_messages,
@@ -57,9 +57,7 @@ class ScriptPipeline:
                 return {**cached, "generation_ms": 0.0}
         if time.monotonic() < self._model_down_until:
             # Two calls to learn that again would cost ~15x the 0.2 ms the fallback takes.
-            return outcome(
-                fallback_script_json(request), "fallback", self._model_down_reason, 0, 0.0
-            )
+            return fallback_outcome(request, None, self._model_down_reason, LLMProgress())
         return None
 
     async def write_script(self, request: ScriptRequest) -> dict[str, Any]:
@@ -96,13 +94,7 @@ class ScriptPipeline:
         except TimeoutError:
             reason = f"timeout: no valid LLM script within {self.generation_timeout_s:g} s"
         except UnusableReplies as error:
-            return outcome(
-                error.fallback,
-                "fallback",
-                f"parse_failed: {error}",
-                progress.parse_failures,
-                progress.generation_s,
-            )
+            return fallback_outcome(request, error.fallback, f"parse_failed: {error}", progress)
         except ModelNotAvailable as error:
             reason = f"model_unavailable: {error.reason}"
             self._model_down_until = time.monotonic() + self.settings.model_recheck_s
@@ -112,8 +104,7 @@ class ScriptPipeline:
             reason = f"generation_error: {type(error).__name__}: {error}"[:500]
         # Built here: the model side is what failed, and it takes ~0.3 ms (1.5 ms for a
         # 2000-character prompt), less than a call.
-        script = fallback_script_json(request)
-        return outcome(script, "fallback", reason, progress.parse_failures, progress.generation_s)
+        return fallback_outcome(request, None, reason, progress)
 
     async def _ask_the_model(self, request: ScriptRequest, progress: LLMProgress) -> dict:
         """The model's script, after at most one repair turn; UnusableReplies otherwise."""
@@ -188,6 +179,7 @@ def outcome(
     fallback_reason: str | None,
     parse_failures: int,
     generation_s: float,
+    fallback_template: str | None = None,
 ) -> dict[str, Any]:
     return {
         "script": script,
@@ -195,4 +187,22 @@ def outcome(
         "fallback_reason": fallback_reason,
         "parse_failures": parse_failures,
         "generation_ms": round(generation_s * 1000, 1),
+        "fallback_template": fallback_template,
     }
+
+
+def fallback_outcome(
+    request: ScriptRequest,
+    script: dict[str, Any] | None,
+    reason: str,
+    progress: LLMProgress,
+) -> dict[str, Any]:
+    """The fallback's script for `request` (`script` when the processor already wrote it)."""
+    return outcome(
+        script if script is not None else fallback_script_json(request),
+        "fallback",
+        reason,
+        progress.parse_failures,
+        progress.generation_s,
+        fallback_template(request),
+    )

@@ -40,6 +40,13 @@ class TaskResponse(BaseModel):
     result: VideoScript | None = None
     source: ScriptSource | None = None
     fallback_reason: str | None = Field(None, description="Why the fallback wrote the script.")
+    fallback_template: str | None = Field(
+        None, description="The fallback's genre template (food, travel, product, ...), if it wrote."
+    )
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What the service read into the request, e.g. a duration from the prompt.",
+    )
     error: str | None = None
     attempts: int = Field(0, description="Workers that have picked the task up.")
     created_at: datetime

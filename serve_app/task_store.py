@@ -39,11 +39,15 @@ CREATE TABLE IF NOT EXISTS tasks (
     created_at REAL NOT NULL,
     started_at REAL,
     completed_at REAL,
-    generation_ms REAL
+    generation_ms REAL,
+    fallback_template TEXT,
+    notes_json TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status, created_at);
 CREATE INDEX IF NOT EXISTS tasks_by_created ON tasks (created_at);
 """
+# Columns added after the first release: a file written before them gets them on open.
+ADDED_COLUMNS = {"fallback_template": "TEXT", "notes_json": "TEXT"}
 
 
 class TaskStore:
@@ -58,6 +62,13 @@ class TaskStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        present = {row["name"] for row in self._db.execute("PRAGMA table_info(tasks)")}
+        for column, kind in ADDED_COLUMNS.items():
+            if column not in present:
+                self._db.execute(f"ALTER TABLE tasks ADD COLUMN {column} {kind}")
 
     def _execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
         with self._lock:
@@ -74,28 +85,37 @@ class TaskStore:
         return row_to_task(row) if row else None
 
     def create_running(
-        self, task_id: str, request: dict[str, Any], worker_id: str, lease_s: float
+        self,
+        task_id: str,
+        request: dict[str, Any],
+        worker_id: str,
+        lease_s: float,
+        notes: list[str] | tuple[str, ...] = (),
     ) -> dict[str, Any]:
         """A new task, already running under `worker_id`'s lease (the accepting replica runs it
         at once: one call instead of create + start)."""
         now = time.time()
         return self._returning(
             "INSERT INTO tasks (task_id, status, progress, request_json, attempts, worker_id,"
-            " lease_until, created_at, started_at) VALUES (?, 'running', 10, ?, 1, ?, ?, ?, ?)"
-            " RETURNING *",
-            (task_id, _json(request), worker_id, now + lease_s, now, now),
+            " lease_until, created_at, started_at, notes_json)"
+            " VALUES (?, 'running', 10, ?, 1, ?, ?, ?, ?, ?) RETURNING *",
+            (task_id, _json(request), worker_id, now + lease_s, now, now, _json(list(notes))),
         )
 
     def create_completed(
-        self, request: dict[str, Any], worker_id: str, outcome: dict[str, Any]
+        self,
+        request: dict[str, Any],
+        worker_id: str,
+        outcome: dict[str, Any],
+        notes: list[str] | tuple[str, ...] = (),
     ) -> dict[str, Any]:
         """A new task that is already finished (a script the ingress had at hand), in one call."""
         now = time.time()
         return self._returning(
             "INSERT INTO tasks (task_id, status, progress, request_json, result_json, source,"
-            " fallback_reason, parse_failures, generation_ms, attempts, worker_id, created_at,"
-            " started_at, completed_at)"
-            " VALUES (?, 'completed', 100, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) RETURNING *",
+            " fallback_reason, parse_failures, generation_ms, fallback_template, attempts,"
+            " worker_id, created_at, started_at, completed_at, notes_json)"
+            " VALUES (?, 'completed', 100, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) RETURNING *",
             (
                 uuid.uuid4().hex,
                 _json(request),
@@ -104,6 +124,7 @@ class TaskStore:
                 now,
                 now,
                 now,
+                _json(list(notes)),
             ),
         )
 
@@ -152,7 +173,7 @@ class TaskStore:
         return self._returning(
             "UPDATE tasks SET status = 'completed', progress = 100, result_json = ?,"
             " source = ?, fallback_reason = ?, parse_failures = ?, generation_ms = ?,"
-            " completed_at = ?, lease_until = NULL"
+            " fallback_template = ?, completed_at = ?, lease_until = NULL"
             " WHERE task_id = ? AND worker_id = ? AND " + UNFINISHED + " RETURNING *",
             (*_outcome_columns(outcome), time.time(), task_id, worker_id),
         )
@@ -221,13 +242,15 @@ def _json(data: Any) -> str:
 
 
 def _outcome_columns(outcome: dict[str, Any]) -> tuple:
-    """result_json, source, fallback_reason, parse_failures, generation_ms of a written script."""
+    """result_json, source, fallback_reason, parse_failures, generation_ms, fallback_template
+    of a written script."""
     return (
         _json(outcome["script"]),
         outcome["source"],
         outcome.get("fallback_reason"),
         outcome.get("parse_failures", 0),
         outcome.get("generation_ms"),
+        outcome.get("fallback_template"),
     )
 
 
@@ -236,6 +259,8 @@ def row_to_task(row: sqlite3.Row) -> dict[str, Any]:
     task["request"] = json.loads(task.pop("request_json"))
     result = task.pop("result_json")
     task["result"] = json.loads(result) if result else None
+    notes = task.pop("notes_json")
+    task["notes"] = json.loads(notes) if notes else []
     return task
 
 

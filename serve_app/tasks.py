@@ -213,6 +213,8 @@ def to_task_response(task: dict[str, Any]) -> TaskResponse:
         result=task["result"],
         source=task["source"],
         fallback_reason=task["fallback_reason"],
+        fallback_template=task.get("fallback_template"),
+        notes=task.get("notes", []),
         error=task["error"],
         attempts=task["attempts"],
         created_at=as_datetime(task["created_at"]),

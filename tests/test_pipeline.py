@@ -15,6 +15,7 @@ import pytest
 
 from deployments.engine import ModelNotAvailable, StaticBatchingEngine
 from deployments.script_processor import ScriptProcessor
+from deployments.storyboard.fallback import fallback_template
 from deployments.storyboard.models import ScriptRequest, VideoScript
 from serve_app.config import Settings
 from serve_app.pipeline import ScriptPipeline
@@ -108,6 +109,7 @@ def test_a_missing_model_falls_back_with_the_reason(tmp_path, constrained):
     assert outcome["source"] == "fallback"
     assert outcome["fallback_reason"].startswith("model_unavailable: model directory does not")
     assert len(VideoScript.model_validate(outcome["script"]).scenes) == 3
+    assert outcome["fallback_template"] == fallback_template(REQUEST) != "general"
 
 
 @pytest.mark.parametrize(("recheck_s", "chat_calls"), [(60.0, 1), (0.0, 3)])

@@ -1,9 +1,10 @@
+import sqlite3
 import time
 import uuid
 
 import pytest
 
-from serve_app.task_store import TaskStore
+from serve_app.task_store import SCHEMA, TaskStore
 
 REQUEST = {"prompt": "制作一段关于森林探险的短视频", "language": "auto"}
 SCRIPT = {"title": "t", "language": "zh", "total_duration": 5.0, "scenes": []}
@@ -131,3 +132,31 @@ def test_source_counts_aggregate_paths_and_parse_failures(store):
         "fallback": 1,
         "parse_failures": 3,
     }
+
+
+def test_a_file_from_before_the_template_and_notes_columns_opens_and_keeps_its_tasks(tmp_path):
+    path = tmp_path / "old.db"
+    old_schema = SCHEMA.replace(",\n    fallback_template TEXT,\n    notes_json TEXT", "")
+    assert "notes_json" not in old_schema
+    with sqlite3.connect(path) as db:
+        db.executescript(old_schema)
+        db.execute(
+            "INSERT INTO tasks (task_id, status, request_json, created_at) VALUES (?, ?, ?, ?)",
+            ("old", "pending", '{"prompt": "x"}', time.time()),
+        )
+    store = TaskStore(path)
+    old = store.get("old")
+    assert (
+        old["request"] == {"prompt": "x"}
+        and old["notes"] == []
+        and old["fallback_template"] is None
+    )
+    done = run_to_completion(store, source="fallback", fallback_template="travel")
+    assert done["fallback_template"] == "travel"
+
+
+def test_notes_are_kept_with_the_task(store):
+    notes = ["duration_s: 45 read from the prompt"]
+    running = store.create_running(new_id(), REQUEST, "w", 30, notes=notes)
+    at_hand = store.create_completed(REQUEST, "w", finished(), notes=notes)
+    assert running["notes"] == at_hand["notes"] == notes == store.get(running["task_id"])["notes"]

@@ -3,7 +3,8 @@
 from deployments.storyboard.fallback.builder import (
     build_fallback_script,
     fallback_script_json,
+    fallback_template,
     warm_up,
 )
 
-__all__ = ["build_fallback_script", "fallback_script_json", "warm_up"]
+__all__ = ["build_fallback_script", "fallback_script_json", "fallback_template", "warm_up"]
