@@ -11,7 +11,7 @@ import pytest
 from deployments.storyboard.fallback import build_fallback_script
 from deployments.storyboard.fallback.builder import choose_genre
 from deployments.storyboard.models import ScriptRequest, VideoScript
-from deployments.storyboard.quality import ScriptMetrics, score_script
+from deployments.storyboard.quality import ScriptMetrics, foreign_fragments, score_script
 
 CASES = json.loads((Path(__file__).parent / "data" / "eval_prompts.json").read_text("utf-8"))
 
@@ -44,6 +44,7 @@ def test_every_script_meets_the_hard_requirements(scored):
         assert metrics.language_ok, case
         assert metrics.visual_prompts_english, case
         assert metrics.back_to_back_camera_repeats == 0, case
+        assert metrics.foreign_fragments == 0, case
 
 
 def test_scripts_cover_the_prompt_and_vary_the_camera(scored):
@@ -80,3 +81,21 @@ def test_metrics_catch_a_bad_script():
     assert metrics.back_to_back_camera_repeats == 1
     assert metrics.keyword_coverage == 0.5  # only the visual prompt's 森林
     assert score_script(request, bad_script(request.prompt)).repeats_prompt
+
+
+def one_scene_script(language: str, title: str, **texts: str) -> VideoScript:
+    scene = {
+        "scene_number": 1, "duration": 5, "camera": "wide shot", "description": "寺庙",
+        "action": "镜头推进", "narration": "京都的秋天", "visual_prompt": "Kyoto temple",
+    }  # fmt: skip
+    return VideoScript(
+        title=title, language=language, total_duration=5, scenes=[{**scene, **texts}]
+    )
+
+
+def test_foreign_fragments_are_words_of_the_other_language_except_the_prompts_names():
+    request = ScriptRequest(prompt="A trip to Kyoto")
+    zh = one_scene_script("zh", "Kyoto 之秋", description="寺庙里的 teaser 画面")
+    en = one_scene_script("en", "Autumn", description="Temples", action="A pan", narration="秋天")
+    assert foreign_fragments(request, zh) == ["teaser"]
+    assert foreign_fragments(request, en) == ["秋天"]

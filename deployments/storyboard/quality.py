@@ -7,6 +7,7 @@ live service, so a real model and the fallback are scored the same way.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import asdict, dataclass
 
 from deployments.storyboard.constants import DEFAULT_DURATION_S, DEFAULT_SCENE_RANGE
@@ -16,6 +17,7 @@ from deployments.storyboard.language import cjk_count, resolve_language
 from deployments.storyboard.models import ScriptRequest, VideoScript
 
 MIN_CHINESE_SHARE = 0.5  # of the letters in a zh script's text
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,9 @@ class ScriptMetrics:
     keyword_coverage: float  # share of the prompt's keywords the script mentions
     distinct_cameras: int
     back_to_back_camera_repeats: int
+    # Words in the other language in title, description, action or narration: English in a
+    # Chinese script (names from the prompt excepted), Chinese in an English one.
+    foreign_fragments: int
 
     def as_dict(self) -> dict[str, float | int | bool]:
         return asdict(self)
@@ -55,7 +60,20 @@ def score_script(request: ScriptRequest, script: VideoScript) -> ScriptMetrics:
         keyword_coverage=keyword_coverage(request, script),
         distinct_cameras=len(set(cameras)),
         back_to_back_camera_repeats=sum(a == b for a, b in itertools.pairwise(cameras)),
+        foreign_fragments=len(foreign_fragments(request, script)),
     )
+
+
+def foreign_fragments(request: ScriptRequest, script: VideoScript) -> list[str]:
+    """Words of the other language in the script's own lines (visual prompts are English by
+    design). A Chinese script may keep the prompt's capitalized names (Kyoto, iPhone)."""
+    lines = [script.title] + [
+        text for s in script.scenes for text in (s.description, s.action, s.narration)
+    ]
+    if script.language == "en":
+        return [line for line in lines if cjk_count(line)]
+    names = {word for word in _LATIN_WORD.findall(request.prompt) if not word.islower()}
+    return [w for line in lines for w in _LATIN_WORD.findall(line) if w not in names]
 
 
 def language_matches(request: ScriptRequest, script: VideoScript) -> bool:
