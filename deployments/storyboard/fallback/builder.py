@@ -251,6 +251,8 @@ class _SceneWriter:
         texts = (shot.beat.zh if zh else shot.beat.en).parts
         description, action, narration = (self.fill(text, number) for text in texts)
         visual = self.fill(shot.beat.visual, number, visual=True)
+        if camera is not shot.beat.camera:  # the beat's own shot was swapped for variety
+            visual = visual.replace(shot.beat.camera.value, camera.value)
         if shot.variation:
             extra = VARIATIONS[(shot.variation - 1) % len(VARIATIONS)]
             description += f"，{extra.zh}" if zh else f", {extra.en}"

@@ -23,7 +23,10 @@ MAX_TERMS = 12
 MAX_PHRASE_WORDS = 3
 _LEXICON_ZH = sorted(BY_ZH, key=len, reverse=True)  # longest first: 降噪耳机 before 耳机
 _EN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+_PUNCTUATION = re.compile(r"[^\w\s]")
 _SENTENCE_END = re.compile(r"[.!?:;。！？：；]\s*$")
+# English writes these without an article: "during autumn", "thanks to friendship", "hiking".
+_BARE_KINDS = ("activity", "season", "theme")
 _KIND_OF_FLAG: tuple[tuple[str, TermKind], ...] = (
     ("ns", "place"),
     ("nr", "person"),
@@ -51,7 +54,7 @@ class Term:
     def in_sentence(self, language: ScriptLanguage) -> str | None:
         """The word as a slot writes it in a sentence: English common nouns take "the"."""
         word = self.written(language)
-        if word is None or language == "zh" or self.name or self.kind in ("activity", "season"):
+        if word is None or language == "zh" or self.name or self.kind in _BARE_KINDS:
             return word
         return f"the {word}"
 
@@ -74,7 +77,7 @@ def of_kind(terms: tuple[Term, ...], kind: TermKind) -> list[Term]:
 
 
 def _from_entry(entry: Entry, kind: TermKind | None = None) -> Term:
-    name = entry.en[:1].isupper()
+    name = entry.en[:1].isupper() or entry.en.startswith("the ")  # Kyoto, the Bund
     resolved = entry.kind or kind or ("place" if name else "object")
     return Term(entry.zh, entry.en, resolved, name=name)
 
@@ -127,26 +130,56 @@ def _terms_zh(prompt: str) -> list[Term]:
 
 
 def _terms_en(prompt: str) -> list[Term]:
-    """Lexicon phrases of up to three words first, then the other content words."""
-    words = [
-        (match.group().strip("'-"), _starts_sentence(prompt, match.start()))
-        for match in _EN_WORD.finditer(prompt)
-    ]
+    """Lexicon phrases of up to three words first, then the other content words; adjacent
+    unknown words form one phrase (stop words and punctuation end it)."""
+    matches = list(_EN_WORD.finditer(prompt))
     terms: list[Term] = []
+    phrase: list[Term] = []  # unknown plain words since the last boundary
     i = 0
-    while i < len(words):
-        for size in range(min(MAX_PHRASE_WORDS, len(words) - i), 0, -1):
-            entry = _lexicon_en(" ".join(word for word, _ in words[i : i + size]))
+    while i < len(matches):
+        if i and _PUNCTUATION.search(prompt, matches[i - 1].end(), matches[i].start()):
+            terms += _phrase(phrase)
+            phrase = []
+        for size in range(min(MAX_PHRASE_WORDS, len(matches) - i), 0, -1):
+            entry = _lexicon_en(" ".join(m.group().strip("'-") for m in matches[i : i + size]))
             if entry is not None:
-                terms.append(_from_entry(entry))
+                term = _from_entry(entry)
+                if phrase and not term.name:  # "lost" + umbrella: the words describe it
+                    modifiers = " ".join(w.en for w in phrase[-(MAX_PHRASE_WORDS - 1) :])  # type: ignore[misc]
+                    term = Term(term.zh, f"{modifiers} {term.en}", term.kind)
+                    phrase = []
+                terms += [*_phrase(phrase), term]
+                phrase = []
                 i += size
                 break
         else:
-            word, sentence_start = words[i]
+            word = matches[i].group().strip("'-")
+            sentence_start = _starts_sentence(prompt, matches[i].start())
             i += 1
-            if len(word) > 1 and word.lower() not in STOP_WORDS_EN:
-                terms.append(_unknown_en(word, sentence_start))
-    return terms
+            if len(word) <= 1 or word.lower() in STOP_WORDS_EN:
+                terms += _phrase(phrase)
+                phrase = []
+                continue
+            term = _unknown_en(word, sentence_start)
+            if _is_plain_object(term):
+                phrase.append(term)
+            else:
+                terms += [*_phrase(phrase), term]
+                phrase = []
+    return terms + _phrase(phrase)
+
+
+def _phrase(words: list[Term]) -> list[Term]:
+    """Adjacent unknown English words as one object, its last word the head ("lost umbrella",
+    not an object called "lost"); at most MAX_PHRASE_WORDS of them."""
+    if not words:
+        return []
+    text = " ".join(term.en for term in words[-MAX_PHRASE_WORDS:])  # type: ignore[misc]
+    return [Term(None, text, "object")]
+
+
+def _is_plain_object(term: Term) -> bool:
+    return term.kind == "object" and term.zh is None and not term.name and term.en is not None
 
 
 def _lexicon_en(phrase: str) -> Entry | None:
