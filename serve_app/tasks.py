@@ -19,6 +19,7 @@ from typing import Any
 
 from ray.serve.handle import DeploymentHandle
 
+from deployments.storyboard.hints import apply_hints
 from serve_app.config import Settings
 from serve_app.errors import Overloaded
 from serve_app.pipeline import ScriptPipeline
@@ -53,7 +54,8 @@ class TaskRunner:
         """Store the task and start it; Overloaded (nothing stored) when the replica is full.
 
         A script the pipeline has at hand (cached, or the fallback while the model is known to
-        be down) is stored already finished, in that one call.
+        be down) is stored already finished, in that one call. A length or scene count the
+        prompt states fills what the request left out, for every path (notes say so).
         """
         if self.unfinished >= self.max_unfinished:
             raise Overloaded(
@@ -61,30 +63,35 @@ class TaskRunner:
                 f"{self.max_unfinished}); retry later",
                 self.retry_after_s,
             )
+        request, notes = apply_hints(request)
         stored_request = request.model_dump(mode="json")
         at_hand = self.pipeline.script_at_hand(request)
         if at_hand is not None:
-            return await self._store_finished(stored_request, at_hand)
-        return await self._store_and_run(stored_request, request)
+            return await self._store_finished(stored_request, at_hand, notes)
+        return await self._store_and_run(stored_request, request, notes)
 
     async def _store_finished(
-        self, stored_request: dict[str, Any], outcome: dict[str, Any]
+        self, stored_request: dict[str, Any], outcome: dict[str, Any], notes: tuple[str, ...]
     ) -> dict[str, Any]:
         self._being_accepted += 1
         try:
-            return await self.store.create_completed.remote(stored_request, self.worker_id, outcome)
+            return await self.store.create_completed.remote(
+                stored_request, self.worker_id, outcome, notes
+            )
         finally:
             self._being_accepted -= 1
 
     async def _store_and_run(
-        self, stored_request: dict[str, Any], request: ScriptRequest
+        self, stored_request: dict[str, Any], request: ScriptRequest, notes: tuple[str, ...]
     ) -> dict[str, Any]:
         """The stored task, running under this worker's lease. The model work starts while the
         row is being written (one store call less on the way to the script); the row is there
         before anyone hears of the task, and before the runner writes to it."""
         task_id = uuid.uuid4().hex
         stored = asyncio.ensure_future(
-            self.store.create_running.remote(task_id, stored_request, self.worker_id, self.lease_s)
+            self.store.create_running.remote(
+                task_id, stored_request, self.worker_id, self.lease_s, notes
+            )
         )
         self._run_in_background(task_id, functools.partial(self._run, task_id, request, stored))
         try:

@@ -219,6 +219,28 @@ def test_while_the_model_is_known_down_a_task_is_one_store_call(tmp_path):
     assert second["fallback_reason"].startswith("model_unavailable")
 
 
+@pytest.mark.parametrize("model_known_down", [False, True])
+def test_a_length_and_count_in_the_prompt_reach_the_script_on_every_path(
+    tmp_path, model_known_down
+):
+    settings = Settings(model_path=str(tmp_path / "none"), model_recheck_s=60)
+    request = ScriptRequest(prompt="用5个镜头讲述咖啡的制作过程，一分钟左右", language="zh")
+
+    async def run():
+        runner, _ = build_runner(settings, tmp_path)
+        if model_known_down:
+            await runner.wait((await runner.submit(REQUEST))["task_id"], 60)
+        task = await runner.submit(request)
+        return await runner.wait(task["task_id"], 60) or task
+
+    task = asyncio.run(run())
+    assert task["request"]["duration_s"] == 60 and task["request"]["num_scenes"] == 5
+    assert any(note.startswith("duration_s: 60") for note in task["notes"])
+    script = VideoScript.model_validate(task["result"])
+    assert len(script.scenes) == 5 and script.total_duration == 60
+    assert task["fallback_template"] == "food"
+
+
 class SlowChat(LocalChat):
     """A chat call that takes a while before it generates, as a remote one does."""
 
