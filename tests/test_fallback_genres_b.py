@@ -47,7 +47,11 @@ def test_the_prompt_picks_the_genre(prompt: str, genre: str, zh: str, en: str):
 
 @pytest.mark.parametrize(
     "prompt",
-    ["纪录片：黑洞是怎么形成的", "A documentary on how black holes form", "Explain how photosynthesis works"],
+    [
+        "纪录片：黑洞是怎么形成的",
+        "A documentary on how black holes form",
+        "Explain how photosynthesis works",
+    ],
 )
 def test_documentary_about_a_science_idea_is_education(prompt: str):
     assert choose_genre(prompt).name == "education"
@@ -61,7 +65,8 @@ def test_documentary_about_an_animal_is_animals(prompt: str):
 
 
 @pytest.mark.parametrize(
-    "prompt", ["A 20-second teaser for a running shoe", "新款跑鞋的产品广告", "A sneaker launch video"]
+    "prompt",
+    ["A 20-second teaser for a running shoe", "新款跑鞋的产品广告", "A sneaker launch video"],
 )
 def test_running_shoe_ads_are_not_sports(prompt: str):
     assert choose_genre(prompt).name != "sports"

@@ -54,8 +54,8 @@ def edit(path: Path, change: Callable[[Data], object]) -> None:
 def test_the_real_content_loads_in_priority_order():
     load_all(DATA_DIR)
     assert [genre.name for genre in GENRES] == [
-        "food", "product", "education", "sports", "animals", "story", "travel", "nature",
-        "general",
+        "food", "product", "city", "education", "sports", "animals", "story", "vlog", "travel",
+        "nature", "general",
     ]  # fmt: skip
     assert GENERAL.name == "general" and not GENERAL.cues
     assert list(STYLES) == [

@@ -125,7 +125,7 @@ def _find_cue(cue: str, lowered: str, words: list[tuple[str, int, int]]) -> tupl
     if cjk_count(cue):
         start = lowered.find(cue)
         return None if start == -1 else (start, start + len(cue))
-    parts = cue.split()
+    parts = _WORD.findall(cue)  # "sci-fi short": sci, fi, short, as the prompt is split
     for i in range(len(words) - len(parts) + 1):
         window = words[i : i + len(parts)]
         if all(_word_matches(part, word) for part, (word, _, _) in zip(parts, window, strict=True)):

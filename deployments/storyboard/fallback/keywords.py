@@ -22,6 +22,7 @@ from deployments.storyboard.constants import ScriptLanguage
 from deployments.storyboard.content import DATA_DIR, ContentModel, LowerWord, Word, load_file
 from deployments.storyboard.fallback.glossary import EN_TO_ZH, ZH_TO_EN
 from deployments.storyboard.language import cjk_count
+from deployments.storyboard.styles import STYLES
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -47,6 +48,13 @@ WORD_LISTS = load_word_lists(DATA_DIR)
 META_WORDS_ZH = frozenset(WORD_LISTS.meta_words_zh)
 STOP_WORDS_EN = frozenset(WORD_LISTS.stop_words_en)
 CONTENT_FLAGS_ZH = WORD_LISTS.content_flags_zh
+STYLE_ALIASES_ZH = tuple(
+    sorted(
+        (name for style in STYLES.values() for name in style.names if cjk_count(name)),
+        key=len,
+        reverse=True,
+    )
+)
 
 _EN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 _PUNCTUATION = re.compile(r"[^\w\s]")
@@ -110,10 +118,14 @@ def _content_runs_zh(prompt: str) -> list[list[str]]:
     pairs = jieba.posseg.lcut(prompt)
     # Single hanzi (人, 拍) are rarely the subject; keep them only when nothing else is left.
     shortest = 1 if all(len(p.word.strip()) <= 1 for p in pairs) else 2
+    style_words = _style_alias_positions(prompt)
+    position = 0
     for pair in pairs:
         word = pair.word.strip()
+        start, position = position, position + len(pair.word)
         is_content = (
-            len(word) >= shortest
+            not style_words.intersection(range(start, position))
+            and len(word) >= shortest
             and pair.flag.startswith(CONTENT_FLAGS_ZH)
             and word.lower() not in META_WORDS_ZH
             and not word.isdigit()
@@ -123,6 +135,17 @@ def _content_runs_zh(prompt: str) -> list[list[str]]:
         elif runs[-1]:
             runs.append([])
     return [run for run in runs if run]
+
+
+def _style_alias_positions(prompt: str) -> set[int]:
+    """Character positions of the Chinese style names in the prompt (赛博朋克风格: the words
+    赛博 and 朋克 name a style, not the subject)."""
+    taken: set[int] = set()
+    for alias in STYLE_ALIASES_ZH:
+        start = prompt.find(alias)
+        if start != -1:
+            taken.update(range(start, start + len(alias)))
+    return taken
 
 
 def _content_runs_en(prompt: str) -> list[list[str]]:

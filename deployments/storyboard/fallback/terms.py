@@ -16,7 +16,12 @@ import jieba.posseg
 
 from deployments.storyboard.constants import ScriptLanguage, TermKind
 from deployments.storyboard.fallback.glossary import BY_EN, BY_ZH, Entry
-from deployments.storyboard.fallback.keywords import CONTENT_FLAGS_ZH, META_WORDS_ZH, STOP_WORDS_EN
+from deployments.storyboard.fallback.keywords import (
+    CONTENT_FLAGS_ZH,
+    META_WORDS_ZH,
+    STOP_WORDS_EN,
+    STYLE_ALIASES_ZH,
+)
 from deployments.storyboard.language import cjk_count
 
 MAX_TERMS = 12
@@ -27,12 +32,12 @@ _PUNCTUATION = re.compile(r"[^\w\s]")
 _SENTENCE_END = re.compile(r"[.!?:;。！？：；]\s*$")
 # English writes these without an article: "during autumn", "thanks to friendship", "hiking".
 _BARE_KINDS = ("activity", "season", "theme")
+# jieba's tags that say a word's kind; other verbs (包括, 到) are no subject of anything.
 _KIND_OF_FLAG: tuple[tuple[str, TermKind], ...] = (
     ("ns", "place"),
     ("nr", "person"),
     ("t", "season"),
     ("vn", "activity"),
-    ("v", "activity"),
 )
 
 
@@ -67,9 +72,26 @@ def typed_terms(prompt: str) -> tuple[Term, ...]:
     return tuple(unique[:MAX_TERMS])
 
 
+# When a prompt has no word of the genre's subject kind, the nearest kind that reads right in
+# the same sentences: an explainer about a thing, a story about an animal, a product the lexicon
+# does not know (an unknown English phrase is an object).
+SUBJECT_STAND_INS: dict[TermKind, tuple[TermKind, ...]] = {
+    "theme": ("object",),
+    "object": ("theme",),
+    "person": ("creature",),
+    "product": ("object",),
+    "activity": ("person",),
+}
+
+
 def subject_of(terms: tuple[Term, ...], kind: TermKind) -> Term | None:
-    """The word the video is about: the first of the genre's subject kind."""
-    return next((term for term in terms if term.kind == kind), None)
+    """The word the video is about: of the genre's subject kind (a name first: "Chengdu" over
+    "city"), else of a kind that stands in for it."""
+    for wanted in (kind, *SUBJECT_STAND_INS.get(kind, ())):
+        matching = [term for term in terms if term.kind == wanted]
+        if matching:
+            return next((term for term in matching if term.name), matching[0])
+    return None
 
 
 def of_kind(terms: tuple[Term, ...], kind: TermKind) -> list[Term]:
@@ -97,6 +119,10 @@ def _terms_zh(prompt: str) -> list[Term]:
     """Lexicon words first (longest match), then jieba's content words in the gaps."""
     spans: list[tuple[int, int, Term]] = []
     taken = [False] * len(prompt)
+    for alias in STYLE_ALIASES_ZH:  # 赛博朋克 names a style: neither 赛博 nor 朋克 is a subject
+        start = prompt.find(alias)
+        if start != -1:
+            taken[start : start + len(alias)] = [True] * len(alias)
     for word in _LEXICON_ZH:
         start = prompt.find(word)
         while start != -1:
@@ -104,7 +130,8 @@ def _terms_zh(prompt: str) -> list[Term]:
             if not any(taken[start:end]):
                 entry = BY_ZH[word]
                 kind = None if entry.kind else _kind_of_word_zh(word)
-                spans.append((start, end, _from_entry(entry, kind)))
+                if word not in META_WORDS_ZH:  # 旅行 says what the video is, not what it shows
+                    spans.append((start, end, _from_entry(entry, kind)))
                 taken[start:end] = [True] * (end - start)
             start = prompt.find(word, end)
     position = 0
@@ -120,7 +147,9 @@ def _terms_zh(prompt: str) -> list[Term]:
         ):
             continue
         if not cjk_count(word):
-            continue  # English inside a Chinese prompt ("vlog"): rarely the subject
+            if pair.flag == "eng" and word.lower() not in STOP_WORDS_EN:
+                spans.append((start, end, Term(None, word, "object", name=True)))  # 关于AI的视频
+            continue
         kind = _kind_of_flag(pair.flag)
         if kind is None and not pair.flag.startswith(CONTENT_FLAGS_ZH):
             continue
@@ -184,6 +213,8 @@ def _is_plain_object(term: Term) -> bool:
 
 def _lexicon_en(phrase: str) -> Entry | None:
     lowered = phrase.lower()
+    if lowered in STOP_WORDS_EN:
+        return None
     for candidate in (lowered, lowered.removesuffix("s"), lowered + "s"):
         if candidate in BY_EN:
             return BY_EN[candidate]
