@@ -38,6 +38,14 @@ from deployments.storyboard.constants import (
     MIN_SCENES,
 )
 from deployments.storyboard.models import ScriptRequest
+from deployments.storyboard.numbers import (
+    EN_NUMBER,
+    ZH_NUMBER,
+    is_article,
+    is_zh_one,
+    numeral,
+    number_value,
+)
 
 DURATION_FIELD = "duration_s"
 SCENES_FIELD = "num_scenes"
@@ -57,77 +65,6 @@ class PromptHints:
     notes: tuple[str, ...] = ()
     duration_phrase: str | None = None
     scenes_phrase: str | None = None
-
-
-# ---- numbers ---------------------------------------------------------------------------------
-
-_ZH_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
-_ZH_DIGITS |= {"六": 6, "七": 7, "八": 8, "九": 9}
-_ZH_MULTIPLIERS = {"十": 10, "百": 100, "千": 1000}
-_ZH_NUMERAL_CHARS = "".join(_ZH_DIGITS) + "".join(_ZH_MULTIPLIERS)
-
-_EN_ONES = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-_EN_TEENS = "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen"
-_EN_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-_EN_VALUES = {word: i for i, word in enumerate(_EN_ONES, start=1)}
-_EN_VALUES |= {word: i for i, word in enumerate(_EN_TEENS.split(), start=10)}
-_EN_VALUES |= {word: 10 * i for i, word in enumerate(_EN_TENS, start=2)}
-_EN_VALUES |= {"a": 1, "an": 1, "zero": 0}
-
-
-def _alternatives(words: list[str]) -> str:
-    return "|".join(sorted(words, key=len, reverse=True))
-
-
-_ZH_D = "[一二两三四五六七八九]"
-_ZH_NUM = (
-    rf"(?<![几数{_ZH_NUMERAL_CHARS}])"
-    rf"(?:{_ZH_D}?百(?:零?{_ZH_D}(?:十{_ZH_D}?)?|{_ZH_D}?十{_ZH_D}?)?|{_ZH_D}?十{_ZH_D}?|{_ZH_D})"
-)
-_EN_SMALL = (
-    rf"(?:(?:{_alternatives(_EN_TENS)})(?:[ -](?:{_alternatives(_EN_ONES)}))?"
-    rf"|{_alternatives(_EN_ONES + _EN_TEENS.split() + ['zero'])})"
-)
-_EN_NUM = (
-    rf"(?<![a-z])(?:(?:{_EN_SMALL}|a)[ -]hundred(?:[ -](?:and[ -])?{_EN_SMALL})?|{_EN_SMALL}|an?)"
-    r"(?![a-z])"
-)
-_DIGITS = r"(?<![a-z\d.])\d{1,6}(?:\.\d{1,3})?(?![\d])"
-_NUM = rf"(?:{_DIGITS}|{_ZH_NUM}|{_EN_NUM})"
-
-
-def _n(name: str) -> str:
-    return rf"(?P<{name}>{_NUM})"
-
-
-def _number(token: str) -> float:
-    token = token.lower()
-    if token[0].isdigit():
-        return float(token)
-    if token[0] in _ZH_NUMERAL_CHARS:
-        total, digit = 0, None
-        for char in token:
-            if char in _ZH_DIGITS:
-                digit = _ZH_DIGITS[char]
-            else:
-                total += (1 if digit is None else digit) * _ZH_MULTIPLIERS[char]
-                digit = None
-        return float(total + (digit or 0))
-    total = current = 0
-    for word in re.split(r"[ -]+", token):
-        if word == "hundred":
-            current = (current or 1) * 100
-        elif word != "and":
-            current += _EN_VALUES[word]
-    return float(total + current)
-
-
-def _is_article(token: str) -> bool:
-    return token.lower() in ("a", "an")
-
-
-def _is_zh_one(token: str) -> bool:
-    return token == "一"
 
 
 # ---- units -----------------------------------------------------------------------------------
@@ -155,13 +92,13 @@ def _unit_seconds(unit: str) -> int:
 _DURATION_PATTERNS = {
     # 1分30秒, 1 minute 30 seconds, 2 min and 15 s, 1m30s
     "compound": re.compile(
-        rf"{_n('n1')}{_SEP}(?P<u1>{_MIN}|m|分)[ \t]*(?:and[ \t]*|零)?"
-        rf"(?P<n2>\d{{1,2}}(?![\d.])|{_ZH_NUM}|{_EN_NUM}){_SEP}{_SEC}",
+        rf"{numeral('n1')}{_SEP}(?P<u1>{_MIN}|m|分)[ \t]*(?:and[ \t]*|零)?"
+        rf"(?P<n2>\d{{1,2}}(?![\d.])|{ZH_NUMBER}|{EN_NUMBER}){_SEP}{_SEC}",
         _FLAGS,
     ),
     # one and a half minutes, 一分半钟, 一个半小时, a minute and a half
     "and_half": re.compile(
-        rf"{_n('n1')}(?:[ \t-]+and[ \t-]+a[ \t-]+half{_SEP}(?P<u1>{_MIN}|{_HOUR})"
+        rf"{numeral('n1')}(?:[ \t-]+and[ \t-]+a[ \t-]+half{_SEP}(?P<u1>{_MIN}|{_HOUR})"
         rf"|(?P<u2>分)半钟?|(?P<u3>个)半(?:小时|钟头)"
         rf"|{_SEP}(?P<u4>{_MIN}|{_HOUR})[ \t]+and[ \t]+a[ \t]+half(?![a-z]))",
         _FLAGS,
@@ -175,9 +112,9 @@ _DURATION_PATTERNS = {
         _FLAGS,
     ),
     # 30-60 seconds, 2到3分钟, 15~30s
-    "range": re.compile(rf"{_n('n1')}{_RANGE}{_n('n2')}{_SEP}(?P<u1>{_UNIT})", _FLAGS),
+    "range": re.compile(rf"{numeral('n1')}{_RANGE}{numeral('n2')}{_SEP}(?P<u1>{_UNIT})", _FLAGS),
     # 45 s, 45s, 45-second, 30秒, 一分钟, two-minute, 2 min, an hour
-    "simple": re.compile(rf"{_n('n1')}{_SEP}(?P<u1>{_UNIT})", _FLAGS),
+    "simple": re.compile(rf"{numeral('n1')}{_SEP}(?P<u1>{_UNIT})", _FLAGS),
     # 1:30, only when the words around it say it is a length (not a time of day)
     "clock": re.compile(r"(?<![\d:.])(?P<n1>\d{1,2}):(?P<n2>[0-5]\d)(?![\d:])"),
 }
@@ -199,12 +136,12 @@ _COUNT_PATTERNS = {
         _FLAGS,
     ),
     "en": re.compile(
-        rf"{_n('n1')}(?:{_RANGE}{_n('n2')})?{_SEP}(?:(?:{_COUNT_ADJECTIVES_EN})[ \t]+)?"
+        rf"{numeral('n1')}(?:{_RANGE}{numeral('n2')})?{_SEP}(?:(?:{_COUNT_ADJECTIVES_EN})[ \t]+)?"
         r"(?P<u1>shots?|scenes?|cuts?)(?![a-z])",
         _FLAGS,
     ),
     "zh": re.compile(
-        rf"{_n('n1')}(?:{_RANGE}{_n('n2')})?[ \t]*"
+        rf"{numeral('n1')}(?:{_RANGE}{numeral('n2')})?[ \t]*"
         rf"(?:(?:个|组|段)?(?:{_COUNT_ADJECTIVES_ZH})?(?P<u1>镜头|场景|分镜头?)|(?P<u2>幕)|场(?P<u3>戏))",
         _FLAGS,
     ),
@@ -382,24 +319,24 @@ def _duration_value(kind: str, match: re.Match[str]) -> tuple[float, bool] | Non
     if kind == "clock":
         return float(int(groups["n1"]) * 60 + int(groups["n2"])), False
     if kind == "compound":
-        if _is_article(groups["n2"]):
+        if is_article(groups["n2"]):
             return None
-        return _number(n1) * 60 + _number(groups["n2"]), False
+        return number_value(n1) * 60 + number_value(groups["n2"]), False
     if kind == "and_half":
         unit = groups["u1"] or groups["u4"]
         if unit is not None:
-            return (_number(n1) + 0.5) * _unit_seconds(unit), False
-        return (_number(n1) + 0.5) * (60 if groups["u2"] else 3600), False
+            return (number_value(n1) + 0.5) * _unit_seconds(unit), False
+        return (number_value(n1) + 0.5) * (60 if groups["u2"] else 3600), False
     unit = groups["u1"]
     seconds = _unit_seconds(unit)
-    if (_is_article(n1) or (kind == "range" and _is_article(groups["n2"]))) and seconds == 1:
+    if (is_article(n1) or (kind == "range" and is_article(groups["n2"]))) and seconds == 1:
         return None  # "a second video", "a 30-second ..."
     if kind == "range":
-        low, high = _number(n1), _number(groups["n2"])
+        low, high = number_value(n1), number_value(groups["n2"])
         if high <= low:
             return None
         return (low + high) / 2 * seconds, True
-    return _number(n1) * seconds, False
+    return number_value(n1) * seconds, False
 
 
 def _duration_context_ok(kind: str, text: str, match: re.Match[str]) -> bool:
@@ -427,7 +364,7 @@ def _duration_context_ok(kind: str, text: str, match: re.Match[str]) -> bool:
         if _MODEL_NAME_BEFORE.search(before):
             return False
     if kind in ("simple", "range") and _unit_seconds(unit) == 3600:
-        hours = _number(match.groupdict().get("n2") or match.group("n1"))
+        hours = number_value(match.groupdict().get("n2") or match.group("n1"))
         if hours >= HOURS_PER_DAY and hours % HOURS_PER_DAY == 0:
             return False
     return True
@@ -437,13 +374,13 @@ def _count_value(kind: str, match: re.Match[str], text: str) -> tuple[float, boo
     if kind == "single":
         return 1.0, False
     n1, n2 = match.group("n1"), match.group("n2")
-    if _is_article(n1) or (n2 is not None and _is_article(n2)):
+    if is_article(n1) or (n2 is not None and is_article(n2)):
         return None  # "a scene where ..."
-    low = _number(n1)
+    low = number_value(n1)
     if n2 is None:
         if low != int(low):
             return None
-        if _is_zh_one(n1):
+        if is_zh_one(n1):
             # 一个镜头 is mostly "a shot"; it is a count only when the prompt insists on it.
             before = _before(text, match.start())
             if not (
@@ -452,7 +389,7 @@ def _count_value(kind: str, match: re.Match[str], text: str) -> tuple[float, boo
             ):
                 return None
         return low, False
-    high = _number(n2)
+    high = number_value(n2)
     if high <= low or low != int(low) or high != int(high):
         return None
     return (low + high) / 2, True
