@@ -43,8 +43,8 @@ from deployments.storyboard.numbers import (
     ZH_NUMBER,
     is_article,
     is_zh_one,
-    numeral,
     number_value,
+    numeral,
 )
 
 DURATION_FIELD = "duration_s"
