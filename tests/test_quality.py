@@ -11,7 +11,12 @@ import pytest
 from deployments.storyboard.fallback import build_fallback_script
 from deployments.storyboard.fallback.builder import choose_genre
 from deployments.storyboard.models import ScriptRequest, VideoScript
-from deployments.storyboard.quality import ScriptMetrics, foreign_fragments, score_script
+from deployments.storyboard.quality import (
+    ScriptMetrics,
+    foreign_fragments,
+    score_script,
+    slot_misfits,
+)
 
 CASES = json.loads((Path(__file__).parent / "data" / "eval_prompts.json").read_text("utf-8"))
 
@@ -45,6 +50,13 @@ def test_every_script_meets_the_hard_requirements(scored):
         assert metrics.visual_prompts_english, case
         assert metrics.back_to_back_camera_repeats == 0, case
         assert metrics.foreign_fragments == 0, case
+
+
+def test_every_slot_holds_its_default_or_a_prompt_word_of_its_kind():
+    for case in CASES:
+        for language in ("zh", "en"):
+            request = request_of(case).model_copy(update={"language": language})
+            assert slot_misfits(request, build_fallback_script(request)) == [], case
 
 
 def test_scripts_cover_the_prompt_and_vary_the_camera(scored):
@@ -99,3 +111,16 @@ def test_foreign_fragments_are_words_of_the_other_language_except_the_prompts_na
     en = one_scene_script("en", "Autumn", description="Temples", action="A pan", narration="秋天")
     assert foreign_fragments(request, zh) == ["teaser"]
     assert foreign_fragments(request, en) == ["秋天"]
+
+
+def test_a_word_in_a_slot_of_another_kind_is_a_misfit():
+    request = ScriptRequest(prompt="拍一个成都街头美食的探店vlog，要有火锅和夜市", language="zh")
+    script = build_fallback_script(request)
+    assert slot_misfits(request, script) == []
+    # 探店 (an activity) where the food goes: "探店端到面前" is the bug this check exists for.
+    scene = next(s for s in script.scenes if "火锅" in s.description)
+    planted = scene.model_copy(update={"description": scene.description.replace("火锅", "探店")})
+    broken = script.model_copy(
+        update={"scenes": [planted if s is scene else s for s in script.scenes]}
+    )
+    assert any("took '探店'" in misfit for misfit in slot_misfits(request, broken))

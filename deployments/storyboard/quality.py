@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from deployments.storyboard.constants import DEFAULT_DURATION_S, DEFAULT_SCENE_RANGE
+from deployments.storyboard.constants import DEFAULT_DURATION_S, DEFAULT_SCENE_RANGE, ScriptLanguage
+from deployments.storyboard.fallback.builder import choose_genre, plan_arc
 from deployments.storyboard.fallback.glossary import EN_TO_ZH, ZH_TO_EN
 from deployments.storyboard.fallback.keywords import extract_terms
+from deployments.storyboard.fallback.library import Genre
+from deployments.storyboard.fallback.terms import Term, of_kind, subject_of, typed_terms
 from deployments.storyboard.language import cjk_count, resolve_language
 from deployments.storyboard.models import ScriptRequest, VideoScript
+from deployments.storyboard.slots import SLOT
 
 MIN_CHINESE_SHARE = 0.5  # of the letters in a zh script's text
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
@@ -109,3 +114,91 @@ def _in_language(word: str, language: str) -> str:
     if bool(cjk_count(word)) == (language == "zh"):
         return word
     return ZH_TO_EN.get(word, "") if language == "en" else EN_TO_ZH.get(word.lower(), "")
+
+
+def slot_misfits(request: ScriptRequest, script: VideoScript) -> list[str]:
+    """For a script the fallback wrote: every slot its templates filled with a word that is
+    neither the slot's default nor a prompt keyword of the slot's kind (the subject: the
+    genre's subject or its stand-in). Each template line is matched against the line written
+    from it, so this reads what the script says, not what the builder meant to write."""
+    genre = choose_genre(request.prompt)
+    language = script.language
+    terms = typed_terms(request.prompt)
+    misfits = []
+    for shot, scene in zip(plan_arc(genre, len(script.scenes)), script.scenes, strict=True):
+        texts = (shot.beat.zh if language == "zh" else shot.beat.en).parts
+        lines = (scene.description, scene.action, scene.narration)
+        written = [(t, line, language, False) for t, line in zip(texts, lines, strict=True)]
+        written.append((shot.beat.visual, scene.visual_prompt, "en", True))
+        for template, line, line_language, visual in written:
+            fitting = {
+                (name, default): _fitting_words(genre, terms, name, default, line_language, visual)
+                for name, default in _slots(template)
+            }
+            lines = [line]
+            if visual:  # the scene's camera may have replaced the beat's own
+                lines.append(line.replace(scene.camera.value, shot.beat.camera.value, 1))
+            if any(_written_with(template, candidate, fitting) for candidate in lines):
+                continue
+            fills = _slot_fills(template, lines[-1])
+            wrong = [
+                f"{{{n}}} took {w!r}" for n, d, w in fills or [] if w.lower() not in fitting[n, d]
+            ]
+            problem = "; ".join(wrong) or f"{line!r} is not written from {template!r}"
+            misfits.append(f"scene {scene.scene_number}: {problem}")
+    return misfits
+
+
+def _slots(template: str) -> list[tuple[str, str | None]]:
+    return [(match.group(1), match.group(2)) for match in SLOT.finditer(template)]
+
+
+def _pattern(template: str, slot: Callable[[re.Match], str]) -> str:
+    """`template` as a regular expression: its text literal, each slot as `slot` writes it."""
+    pattern, position = "", 0
+    for match in SLOT.finditer(template):
+        pattern += re.escape(template[position : match.start()]) + slot(match)
+        position = match.end()
+    return pattern + re.escape(template[position:]) + "(?:[，,].*)?"
+
+
+def _written_with(template: str, line: str, fitting: dict[tuple, set[str]]) -> bool:
+    """Whether `line` is `template` with every slot filled by one of its fitting words (adjacent
+    slots, "{subject}{activity|…}", are tried every way they can split)."""
+
+    def slot(match: re.Match) -> str:
+        if match.group(1) == "topic":
+            return "(?:.+?)"
+        words = sorted(fitting[match.group(1), match.group(2)], key=len, reverse=True)
+        return "(?:" + "|".join(map(re.escape, words)) + ")" if words else "(?!)"
+
+    return re.fullmatch(_pattern(template, slot), line, re.IGNORECASE | re.DOTALL) is not None
+
+
+def _slot_fills(template: str, line: str) -> list[tuple[str, str | None, str]] | None:
+    """(slot, default, the words that filled it), reading each slot as short as it can be: for
+    naming the slot that went wrong."""
+    found = re.fullmatch(_pattern(template, lambda _: "(.+?)"), line, re.IGNORECASE | re.DOTALL)
+    if found is None:
+        return None
+    return [(*slot, word) for slot, word in zip(_slots(template), found.groups(), strict=True)]
+
+
+def _fitting_words(
+    genre: Genre,
+    terms: tuple[Term, ...],
+    name: str,
+    default: str | None,
+    language: ScriptLanguage,
+    visual: bool,
+) -> set[str]:
+    if name == "subject":
+        chosen = subject_of(terms, genre.subject_kind)
+        candidates = [chosen] if chosen else []
+        words = {genre.topic_zh if language == "zh" else genre.subject_en}
+    else:
+        candidates = of_kind(terms, name)  # type: ignore[arg-type]
+        words = {default or ""}
+    for term in candidates:
+        words |= {term.written(language) or "", "" if visual else term.in_sentence(language) or ""}
+    return {word.lower() for word in words if word}
