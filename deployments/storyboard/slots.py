@@ -12,9 +12,7 @@ from collections.abc import Callable
 from deployments.storyboard.constants import TERM_KINDS
 
 SLOT = re.compile(r"\{([a-z_]+)(?:\|([^{}]*))?\}")
-# Filled from the prompt or the genre; no default needed. "detail" (any keyword) is the old
-# untyped slot, accepted until every genre file uses typed slots.
-NAMED_SLOTS = ("topic", "subject", "detail")
+NAMED_SLOTS = ("topic", "subject")  # filled from the prompt or the genre: no default needed
 
 
 def slots_in(text: str) -> list[tuple[str, str | None]]:

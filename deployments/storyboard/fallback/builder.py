@@ -244,7 +244,6 @@ class _SceneWriter:
         self.terms = terms
         self.subject = subject_of(terms, genre.subject_kind)
         self.style = style
-        self._untyped = [t for t in terms if t.written(language)] or []
 
     def scene(self, number: int, shot: PlannedShot, camera: Camera, duration: float) -> Scene:
         zh = self.language == "zh"
@@ -280,10 +279,7 @@ class _SceneWriter:
                 return self.topic if not visual else self._subject_words(visual=True)
             if name == "subject":
                 return self._subject_words(visual)
-            if name == "detail":  # the old untyped slot
-                candidates = self._untyped
-            else:
-                candidates = [t for t in of_kind(self.terms, name) if t.written(language)]  # type: ignore[arg-type]
+            candidates = [t for t in of_kind(self.terms, name) if t.written(language)]  # type: ignore[arg-type]
             if not candidates:
                 return default if default is not None else self._subject_words(visual)
             term = candidates[rotation % len(candidates)]

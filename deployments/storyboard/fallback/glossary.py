@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, model_validator
+from pydantic import AfterValidator
 
 from deployments.storyboard.constants import TermKind
 from deployments.storyboard.content import DATA_DIR, ContentModel, EnglishWord, Word, load_file
@@ -35,16 +35,6 @@ class Glossary(ContentModel):
     word (any case) translates back to the first Chinese listed for it."""
 
     entries: tuple[Entry, ...]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _pairs_are_entries(cls, data: object) -> object:
-        # The older shape, `pairs: [[zh, en], ...]`, has no kinds.
-        if isinstance(data, dict) and "pairs" in data and "entries" not in data:
-            pairs = data["pairs"]
-            entries = [{"zh": p[0], "en": p[1]} if isinstance(p, list) else p for p in pairs]
-            return {"entries": entries}
-        return data
 
     @property
     def by_zh(self) -> dict[str, Entry]:

@@ -79,15 +79,6 @@ class PromptTerms:
         translated = "".join(EN_TO_ZH[w] for w in self.english_words if w in EN_TO_ZH)
         return translated[:MAX_TOPIC_ZH_CHARS] or fallback
 
-    def details_in(self, language: ScriptLanguage) -> list[str]:
-        """Keywords the topic does not already mention, in `language`, for close-up scenes."""
-        if language == "zh":
-            words = [w if cjk_count(w) else EN_TO_ZH.get(w.lower(), "") for w in self.keywords]
-        else:
-            words = [ZH_TO_EN.get(w, "") if cjk_count(w) else w for w in self.keywords]
-        topic = self.topic_in(language, "")
-        return [w for w in dict.fromkeys(words) if w and w not in topic]
-
 
 @lru_cache(maxsize=1024)
 def extract_terms(prompt: str) -> PromptTerms:

@@ -71,7 +71,7 @@ class Genre(ContentModel):
     # Phrase → weight: Chinese substrings, English words (stems of 4+ letters as prefixes) or
     # consecutive words. A plain list weighs every cue 1.
     cues: dict[LowerWord, PositiveFloat] = Field(default_factory=dict)
-    subject_kind: TermKind = "object"  # the kind of prompt keyword {subject} takes
+    subject_kind: TermKind  # the kind of prompt keyword {subject} takes
     subject_en: FixedEnglish  # stands in for a topic without English words
     topic_zh: FixedText  # stands in for a topic without Chinese words
     title: Titles
