@@ -5,9 +5,11 @@ nor the storyboard domain, so it runs alone on a GPU box (`scripts/bench_engine.
 from deployments.engine.base import ChatEngine, GenerationRequest, GenerationResult
 from deployments.engine.config import BatchingConfig, EngineConfig
 from deployments.engine.continuous_batching import ContinuousBatchingEngine
-from deployments.engine.loading import LoadedModel, ModelNotAvailable, load_model
+from deployments.engine.errors import ModelNotAvailable
+from deployments.engine.loading import LoadedModel, load_model
 from deployments.engine.modes import build_engine
 from deployments.engine.static_batching import StaticBatchingEngine
+from deployments.engine.tokenizer import context_length, encode_chat, load_tokenizer
 
 __all__ = [
     "BatchingConfig",
@@ -20,5 +22,8 @@ __all__ = [
     "ModelNotAvailable",
     "StaticBatchingEngine",
     "build_engine",
+    "context_length",
+    "encode_chat",
     "load_model",
+    "load_tokenizer",
 ]

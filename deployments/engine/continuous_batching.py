@@ -34,6 +34,7 @@ from deployments.engine.base import GenerationRequest, GenerationResult
 from deployments.engine.checkpoint_engine import CheckpointEngine
 from deployments.engine.loading import ModelNotAvailable, free_memory
 from deployments.engine.static_batching import decode_row, eos_token_ids
+from deployments.engine.tokenizer import encode_chat
 
 logger = logging.getLogger(__name__)
 
@@ -157,9 +158,7 @@ class ContinuousBatchingEngine(CheckpointEngine):
         if loaded is None or manager is None:
             raise ModelNotAvailable(self.model_path, self.unavailable_reason or "not loaded")
         sampling = self._sampling_kwargs(request, manager)
-        prompt = loaded.tokenizer.apply_chat_template(
-            request.messages, add_generation_prompt=True, tokenize=True
-        )["input_ids"]
+        prompt = encode_chat(loaded.tokenizer, request.messages)
         if len(prompt) + request.max_new_tokens > self.kv_cache_tokens:
             raise ValueError(
                 f"{len(prompt)} prompt + {request.max_new_tokens} new tokens exceed the KV cache "

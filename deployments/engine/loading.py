@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from deployments.engine import chatglm3
+from deployments.engine.errors import ModelNotAvailable
 from deployments.engine.quantization import (
     DEFAULT_KV_CACHE_TOKENS,
     choose_precision,
@@ -27,23 +28,11 @@ from deployments.engine.quantization import (
     next_lower_precision,
     weights_dtype,
 )
+from deployments.engine.tokenizer import load_tokenizer
 
 logger = logging.getLogger(__name__)
 
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
-
-
-class ModelNotAvailable(RuntimeError):
-    """The checkpoint cannot be served; `reason` says why and `path` where we looked."""
-
-    def __init__(self, path: str | Path, reason: str):
-        super().__init__(f"{reason} (looked at {Path(path).resolve()})")
-        self.path = str(Path(path).resolve())
-        self.reason = reason
-
-    def __reduce__(self):
-        # Crosses Ray process boundaries: rebuild from (path, reason), not from the message.
-        return type(self), (self.path, self.reason)
 
 
 @dataclass
@@ -110,10 +99,10 @@ class Checkpoint:
     layout = "native"
 
     def __init__(self, path: Path):
-        from transformers import AutoConfig, AutoTokenizer
+        from transformers import AutoConfig
 
         self.path = path
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.tokenizer = load_tokenizer(path)
         self.config = AutoConfig.from_pretrained(path)
 
     def load(self, precision: str, device: str):
@@ -131,7 +120,7 @@ class OriginalChatGLM3Checkpoint(Checkpoint):
 
     def __init__(self, path: Path):
         self.path = path
-        self.tokenizer = chatglm3.build_tokenizer(path)
+        self.tokenizer = load_tokenizer(path)
         self.config = chatglm3.native_config(path, self.tokenizer)
 
     def load(self, precision: str, device: str):
@@ -211,12 +200,7 @@ def load_model(
         model, precision, downgrades = load_weights(checkpoint, precision, device, allow_downgrade)
     except (OSError, ValueError, KeyError, ImportError) as error:
         raise ModelNotAvailable(path, f"transformers could not load it: {error}") from error
-    tokenizer = checkpoint.tokenizer
-    if not tokenizer.chat_template:
-        raise ModelNotAvailable(path, "the tokenizer has no chat template")
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = checkpoint.tokenizer  # load_tokenizer checked its chat template and padding
     model.eval()
     elapsed = time.perf_counter() - started
     logger.info(

@@ -16,6 +16,7 @@ from deployments.engine.base import GenerationRequest, GenerationResult
 from deployments.engine.checkpoint_engine import CheckpointEngine
 from deployments.engine.loading import ModelNotAvailable, free_memory
 from deployments.engine.prefix_cache import CachedPrefix, PrefixCache, layout_batch
+from deployments.engine.tokenizer import encode_chat
 
 logger = logging.getLogger(__name__)
 
@@ -97,12 +98,7 @@ class StaticBatchingEngine(CheckpointEngine):
     def _rows(self, requests: list[GenerationRequest]) -> list[Row]:
         """Each request with its prompt tokens and the cached prefix it starts with (if any)."""
         loaded = self._model
-        prompts = [
-            loaded.tokenizer.apply_chat_template(
-                r.messages, add_generation_prompt=True, tokenize=True
-            )["input_ids"]
-            for r in requests
-        ]
+        prompts = [encode_chat(loaded.tokenizer, r.messages) for r in requests]
         try:
             prefixes = self.prefix_cache.assign(prompts, loaded.model)
         except torch.OutOfMemoryError:
