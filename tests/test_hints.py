@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from deployments.storyboard.constants import (
@@ -15,6 +15,8 @@ from deployments.storyboard.constants import (
     MIN_SCENES,
 )
 from deployments.storyboard.hints import PromptHints, apply_hints, read_hints
+from deployments.storyboard.language import has_visible_text
+from deployments.storyboard.lengths import scene_length_problem
 from deployments.storyboard.models import ScriptRequest
 
 # (prompt, duration_s, num_scenes): what a person reads in it.
@@ -451,11 +453,14 @@ def test_read_hints_never_raises_and_stays_in_range(prompt):
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    prompt_text.filter(str.strip),
+    prompt_text.filter(has_visible_text),
     st.none() | st.integers(MIN_DURATION_S, MAX_DURATION_S),
     st.none() | st.integers(MIN_SCENES, MAX_SCENES),
 )
 def test_apply_hints_gives_a_valid_request(prompt, duration, scenes):
+    """Hints never turn a request that can be met into one that cannot."""
+    if duration is not None and scenes is not None:
+        assume(scene_length_problem(duration, scenes) is None)
     request = ScriptRequest(prompt=prompt, duration_s=duration, num_scenes=scenes)
     filled, notes = apply_hints(request)
     assert ScriptRequest.model_validate(filled.model_dump()) == filled

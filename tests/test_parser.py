@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deployments.storyboard.constants import MAX_SCENE_SECONDS, Camera
+from deployments.storyboard.constants import DEFAULT_DURATION_S, MAX_SCENE_SECONDS, Camera
 from deployments.storyboard.language import cjk_count
 from deployments.storyboard.models import ScriptRequest, VideoScript
 from deployments.storyboard.parser import (
@@ -78,10 +78,24 @@ def test_durations_are_scaled_to_the_requested_total():
     text = json.dumps({"scenes": scenes})
     assert [s.duration for s in parse_script(text).scenes] == [6, 12, 9]
     scaled = parse_script(text, ScriptRequest(prompt="x", duration_s=30))
-    assert [s.duration for s in scaled.scenes] == [6.7, 13.3, 10]
+    assert [s.duration for s in scaled.scenes] == [6.5, 13.5, 10]
     assert scaled.total_duration == 30
-    capped = parse_script(text, ScriptRequest(prompt="x", duration_s=300))
-    assert [s.duration for s in capped.scenes] == [MAX_SCENE_SECONDS] * 3
+    longest = parse_script(text, ScriptRequest(prompt="x", duration_s=3 * MAX_SCENE_SECONDS))
+    assert [s.duration for s in longest.scenes] == [MAX_SCENE_SECONDS] * 3
+
+
+def test_without_a_duration_the_scenes_add_up_to_the_default_the_prompt_asked_for():
+    text = json.dumps({"scenes": [{"desc": "a", "duration": 6}, {"desc": "b", "duration": 7}]})
+    script = parse_script(text, ScriptRequest(prompt="x"))
+    assert script.total_duration == DEFAULT_DURATION_S
+    assert [s.duration for s in script.scenes] == [14, 16]
+
+
+def test_a_reply_whose_scenes_cannot_carry_the_total_is_not_a_script():
+    text = json.dumps({"scenes": [{"desc": "a", "duration": 50}, {"desc": "b", "duration": 50}]})
+    with pytest.raises(ScriptParseError, match="write 5 to 20 scenes") as error:
+        parse_script(text, ScriptRequest(prompt="x", duration_s=300))
+    assert "300 s" in error.value.reason
 
 
 def test_language_follows_the_request_when_the_reply_omits_it():

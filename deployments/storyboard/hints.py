@@ -37,6 +37,7 @@ from deployments.storyboard.constants import (
     MIN_SCENE_SECONDS,
     MIN_SCENES,
 )
+from deployments.storyboard.lengths import max_scenes_for, min_scenes_for
 from deployments.storyboard.models import ScriptRequest
 from deployments.storyboard.numbers import (
     EN_NUMBER,
@@ -550,11 +551,7 @@ def apply_hints(request: ScriptRequest) -> tuple[ScriptRequest, tuple[str, ...]]
 
 
 def _fit_scenes(duration: int, scenes: int) -> int:
-    if duration < scenes * MIN_SCENE_SECONDS:
-        scenes = duration // MIN_SCENE_SECONDS
-    elif duration > scenes * MAX_SCENE_SECONDS:
-        scenes = -(-duration // MAX_SCENE_SECONDS)
-    return max(MIN_SCENES, min(MAX_SCENES, scenes))
+    return max(min_scenes_for(duration), min(max_scenes_for(duration), scenes))
 
 
 def _fit_duration(duration: int, scenes: int) -> int:

@@ -1,21 +1,40 @@
 """Which language a script is written in, and how text is measured: the one definition of a
-Chinese character and of a wide (East Asian) character that every path uses."""
+Chinese character, of visible text and of a token estimate that every path uses."""
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
 from deployments.storyboard.constants import ScriptLanguage
-from deployments.storyboard.models import ScriptRequest
+
+if TYPE_CHECKING:
+    from deployments.storyboard.models import ScriptRequest
 
 # Chinese characters (CJK Unified Ideographs, Extension A, Compatibility Ideographs): what makes
 # a prompt Chinese and what an English visual prompt must not contain.
 _CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
-# East Asian Width "W"/"F": hanzi, kana, hangul, full-width forms. Each is about one token.
-_WIDE = ("W", "F")
-CHARACTERS_PER_NARROW_TOKEN = 4  # about one English word
+CHARACTERS_PER_ASCII_TOKEN = 4  # about one English word
+# Characters ChatGLM3's vocabulary (Chinese and English) likely holds whole, one token each:
+# hanzi, CJK and general punctuation, full-width forms. Any other non-ASCII character may fall
+# back to one token per UTF-8 byte (2,000 Devanagari characters are ~6,000 tokens).
+_ONE_TOKEN_CHAR = re.compile(
+    r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef\u2000-\u206f]"
+)
+
+# Explicit bidi embeddings, overrides and isolates: they only reorder how text is shown, so a
+# prompt can read one way to a person and another to the model. Removed from request text.
+BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_BIDI_CONTROL = re.compile(f"[{BIDI_CONTROLS}]")
+# Characters that draw nothing: controls and format characters (zero-width space and joiners,
+# word joiner, BOM, bidi controls), separators, unassigned and private code points, combining
+# marks with no base, and letters that render blank (Hangul fillers, the blank Braille cell).
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp", "Mn", "Me"})
+_BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+NO_VISIBLE_TEXT = "has no visible text (only spaces, control, zero-width or bidi characters)"
 
 
 def cjk_count(text: str) -> int:
@@ -23,12 +42,37 @@ def cjk_count(text: str) -> int:
     return len(_CJK_CHAR.findall(text))
 
 
+def is_visible(char: str) -> bool:
+    return char not in _BLANK_CHARACTERS and unicodedata.category(char) not in _INVISIBLE_CATEGORIES
+
+
+def has_visible_text(text: str) -> bool:
+    return any(is_visible(char) for char in text)
+
+
+def visible_request_text(text: str) -> str:
+    """Request text as the service keeps it: bidi controls removed, ends stripped. ValueError
+    (NO_VISIBLE_TEXT) when nothing visible is left. Zero-width joiners and spaces stay: Hindi,
+    Persian and emoji sequences need them, and they cannot reorder what a reader sees."""
+    kept = _BIDI_CONTROL.sub("", text).strip()
+    if not has_visible_text(kept):
+        raise ValueError(NO_VISIBLE_TEXT)
+    return kept
+
+
 def estimated_tokens(text: str) -> int:
-    """A cheap upper-side estimate of ChatGLM3's token count without a tokenizer: one token per
-    wide character (its tokenizer needs about 0.7–1 per hanzi), one per 4 other characters."""
-    wide = sum(1 for char in text if unicodedata.east_asian_width(char) in _WIDE)
-    narrow = len(text) - wide
-    return wide + -(-narrow // CHARACTERS_PER_NARROW_TOKEN)
+    """A conservative estimate of ChatGLM3's token count without its tokenizer: one token per
+    4 ASCII characters, one per hanzi or CJK punctuation mark (its tokenizer needs about 0.7–1),
+    and one per UTF-8 byte for any other character, which a byte-fallback tokenizer may split."""
+    ascii_chars = other_tokens = 0
+    for char in text:
+        if char.isascii():
+            ascii_chars += 1
+        elif _ONE_TOKEN_CHAR.match(char):
+            other_tokens += 1
+        else:
+            other_tokens += len(char.encode("utf-8", "surrogatepass"))
+    return other_tokens + math.ceil(ascii_chars / CHARACTERS_PER_ASCII_TOKEN)
 
 
 def detect_language(text: str) -> ScriptLanguage:

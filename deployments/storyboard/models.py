@@ -6,7 +6,8 @@ these models as they are.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from deployments.storyboard.constants import (
     MAX_DURATION_S,
@@ -22,6 +23,8 @@ from deployments.storyboard.constants import (
     RequestLanguage,
     ScriptLanguage,
 )
+from deployments.storyboard.language import visible_request_text
+from deployments.storyboard.lengths import scene_length_problem
 
 
 class Scene(BaseModel):
@@ -128,10 +131,32 @@ class ScriptRequest(BaseModel):
         description="Custom persona for the model (the output format rules always apply).",
     )
 
-    @field_validator("prompt")
+    @field_validator("prompt", "style", "system_prompt")
     @classmethod
-    def _prompt_has_text(cls, prompt: str) -> str:
-        stripped = prompt.strip()
-        if not stripped:
-            raise ValueError("prompt must contain non-whitespace text")
-        return stripped
+    def _text_is_visible(cls, text: str | None) -> str | None:
+        if text is None:
+            return None
+        try:
+            return visible_request_text(text)
+        except ValueError as error:
+            raise PydanticCustomError("no_visible_text", str(error)) from None
+
+    @model_validator(mode="after")
+    def _scenes_can_carry_the_duration(self) -> ScriptRequest:
+        # One error per field, so the 422 names both body.duration_s and body.num_scenes.
+        if self.duration_s is None or self.num_scenes is None:
+            return self
+        problem = scene_length_problem(self.duration_s, self.num_scenes)
+        if problem is None:
+            return self
+        raise ValidationError.from_exception_data(
+            type(self).__name__,
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError("scene_length", problem),
+                    loc=(field,),
+                    input=getattr(self, field),
+                )
+                for field in ("duration_s", "num_scenes")
+            ],
+        )

@@ -26,6 +26,13 @@ from deployments.storyboard.constants import (
 )
 from deployments.storyboard.fallback.keywords import extract_terms
 from deployments.storyboard.language import cjk_count, detect_language, resolve_language
+from deployments.storyboard.lengths import (
+    max_scenes_for,
+    min_scenes_for,
+    planned_duration,
+    scene_length_problem,
+    share_duration,
+)
 from deployments.storyboard.models import Scene, ScriptRequest, VideoScript
 
 TITLE_FROM_TEXT_CHARS = 30
@@ -178,7 +185,8 @@ _TOKEN_SPLIT = re.compile(r"[\s_\-]+")
 def parse_script(text: str, request: ScriptRequest | None = None) -> VideoScript:
     """The best script in `text`; raises ScriptParseError when there is none.
 
-    With `request`, missing durations share its `duration_s` and the language follows it.
+    With `request`, the scenes' durations add up to its total (a reply whose scene count cannot
+    carry that total has no usable script) and the language follows it.
     """
     if not isinstance(text, str) or not text.strip():
         raise ScriptParseError("the output is empty")
@@ -372,37 +380,26 @@ def _text(value: Any) -> str:
 
 
 def _durations(fields: list[dict[str, Any]], request: ScriptRequest | None) -> list[float]:
-    """Given durations clamped to the scene length range; missing ones share what the
-    request's `duration_s` leaves (else DEFAULT_SCENE_SECONDS). With a `duration_s`, all are
-    then scaled to add up to it, as far as the scene length range allows."""
+    """Given durations clamped to the scene length range; missing ones share what the total
+    leaves (else DEFAULT_SCENE_SECONDS each). With a request, all are then scaled to add up to
+    its total (the request's `duration_s`, else the default the prompt asked for), shared as the
+    fallback shares it: the two paths never answer one request with different totals."""
     given = [f["duration"] for f in fields]
-    target = request.duration_s if request is not None else None
+    if request is None:
+        return [round(_clamp_seconds(DEFAULT_SCENE_SECONDS if d is None else d), 1) for d in given]
+    total = planned_duration(request.duration_s, request.num_scenes)
+    if scene_length_problem(total, len(given)) is not None:
+        raise ScriptParseError(
+            f"{len(given)} scenes cannot add up to the total length of {total} s (each scene "
+            f"lasts {MIN_SCENE_SECONDS}–{MAX_SCENE_SECONDS} s): write "
+            f"{min_scenes_for(total)} to {max_scenes_for(total)} scenes"
+        )
     known = [_clamp_seconds(d) for d in given if d is not None]
     missing = len(given) - len(known)
     share = DEFAULT_SCENE_SECONDS
-    if missing and target and target > sum(known):
-        share = (target - sum(known)) / missing
-    durations = [_clamp_seconds(share if d is None else d) for d in given]
-    if not target:
-        return [round(d, 1) for d in durations]
-    return _fit_to_total(durations, target)
-
-
-def _fit_to_total(durations: list[float], total_s: float) -> list[float]:
-    """Proportional shares of `total_s` in whole tenths of a second, each a valid scene length."""
-    low, high = round(MIN_SCENE_SECONDS * 10), round(MAX_SCENE_SECONDS * 10)
-    units_total = min(max(round(total_s * 10), low * len(durations)), high * len(durations))
-    weight = sum(durations)
-    ideal = [d / weight * units_total for d in durations]
-    units = [min(high, max(low, int(share))) for share in ideal]
-    while sum(units) != units_total:
-        step = 1 if sum(units) < units_total else -1
-        movable = [
-            i for i, u in enumerate(units) if low < u + step <= high or low <= u + step < high
-        ]
-        neediest = max(movable, key=lambda i: (ideal[i] - units[i]) * step)
-        units[neediest] += step
-    return [u / 10 for u in units]
+    if missing and total > sum(known):
+        share = (total - sum(known)) / missing
+    return share_duration(total, [_clamp_seconds(share if d is None else d) for d in given])
 
 
 def _clamp_seconds(seconds: float) -> float:

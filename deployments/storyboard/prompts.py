@@ -12,8 +12,6 @@ import json
 from typing import Any
 
 from deployments.storyboard.constants import (
-    DEFAULT_DURATION_S,
-    DEFAULT_SCENE_RANGE,
     MAX_SCENE_SECONDS,
     MAX_SCENES,
     MAX_SYSTEM_PROMPT_CHARS,
@@ -22,10 +20,11 @@ from deployments.storyboard.constants import (
     ScriptLanguage,
 )
 from deployments.storyboard.language import resolve_language
+from deployments.storyboard.lengths import min_scenes_for, planned_duration, scene_count_range
 from deployments.storyboard.models import ScriptRequest
 from deployments.storyboard.styles import STYLES, find_style
 
-TEMPLATE_WORDING = "2026-11-26.2"
+TEMPLATE_WORDING = "2026-11-27.1"
 _GUIDES = json.dumps([s.guide.model_dump() for s in STYLES.values()], ensure_ascii=False)
 TEMPLATE_VERSION = f"{TEMPLATE_WORDING}+styles.{hashlib.sha256(_GUIDES.encode()).hexdigest()[:8]}"
 MAX_ECHOED_OUTPUT_CHARS = 3000  # of a failed reply, shown back to the model in the repair turn
@@ -134,7 +133,9 @@ def build_repair_messages(
 
 def script_json_schema(request: ScriptRequest) -> dict[str, Any]:
     """The VideoScript schema with every string, number and list bounded, for constrained
-    decoding; `scenes` comes last so that a budget-limited reply closes in a few tokens."""
+    decoding; `scenes` comes last so that a budget-limited reply closes in a few tokens, and
+    holds at least the scenes that can carry the request's total."""
+    total = planned_duration(request.duration_s, request.num_scenes)
 
     def text(max_chars: int) -> dict[str, Any]:
         # No quotes, backslashes or control characters: every character is itself, so the
@@ -175,8 +176,8 @@ def script_json_schema(request: ScriptRequest) -> dict[str, Any]:
             "scenes": {
                 "type": "array",
                 "items": scene,
-                "minItems": 1,
-                "maxItems": request.num_scenes or DEFAULT_SCENE_RANGE[1],
+                "minItems": min_scenes_for(total),
+                "maxItems": request.num_scenes or scene_count_range(total)[1],
             },
         },
         "required": ["title", "language", "total_duration", "scenes"],
@@ -195,15 +196,16 @@ def _system_prompt(language: ScriptLanguage, custom: str | None) -> str:
 
 
 def _user_prompt(request: ScriptRequest, language: ScriptLanguage) -> str:
+    total = planned_duration(request.duration_s, request.num_scenes)
     if request.num_scenes:
         scenes = str(request.num_scenes)
     else:
-        low, high = DEFAULT_SCENE_RANGE
+        low, high = scene_count_range(total)
         scenes = f"{low} 到 {high} 个，按内容决定" if language == "zh" else f"{low} to {high}"
     return _USER_TEMPLATES[language].format(
         prompt=request.prompt,
         style=_style_guide(request.style, language),
-        duration=request.duration_s or DEFAULT_DURATION_S,
+        duration=total,
         scenes=scenes,
         cameras=CAMERA_NAMES,
         example=json.dumps(_example(language), ensure_ascii=False),

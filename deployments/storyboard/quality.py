@@ -11,13 +11,14 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from deployments.storyboard.constants import DEFAULT_DURATION_S, DEFAULT_SCENE_RANGE, ScriptLanguage
+from deployments.storyboard.constants import ScriptLanguage
 from deployments.storyboard.fallback.builder import choose_genre, plan_arc
 from deployments.storyboard.fallback.glossary import EN_TO_ZH, ZH_TO_EN
 from deployments.storyboard.fallback.keywords import extract_terms
 from deployments.storyboard.fallback.library import Genre
 from deployments.storyboard.fallback.terms import Term, of_kind, subject_of, typed_terms
 from deployments.storyboard.language import cjk_count, resolve_language
+from deployments.storyboard.lengths import planned_duration, scene_count_range
 from deployments.storyboard.models import ScriptRequest, VideoScript
 from deployments.storyboard.slots import SLOT
 
@@ -30,8 +31,8 @@ class ScriptMetrics:
     scenes: int
     distinct_scene_ratio: float  # unique descriptions / scenes
     repeats_prompt: bool  # some description is just the prompt again
-    duration_error_s: float  # |total - requested (or DEFAULT_DURATION_S)|
-    scene_count_ok: bool  # == num_scenes when given, else within DEFAULT_SCENE_RANGE
+    duration_error_s: float  # |total - requested (or the planned default)|
+    scene_count_ok: bool  # == num_scenes when given, else within the range asked for
     language_ok: bool  # declared language and the text's script both match the request
     visual_prompts_english: bool
     keyword_coverage: float  # share of the prompt's keywords the script mentions
@@ -48,11 +49,11 @@ class ScriptMetrics:
 def score_script(request: ScriptRequest, script: VideoScript) -> ScriptMetrics:
     descriptions = [scene.description.strip() for scene in script.scenes]
     cameras = [scene.camera for scene in script.scenes]
-    target = request.duration_s or DEFAULT_DURATION_S
+    target = planned_duration(request.duration_s, request.num_scenes)
     if request.num_scenes:
         count_ok = len(script.scenes) == request.num_scenes
     else:
-        low, high = DEFAULT_SCENE_RANGE
+        low, high = scene_count_range(target)
         count_ok = low <= len(script.scenes) <= high
     return ScriptMetrics(
         scenes=len(script.scenes),

@@ -9,15 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from deployments.storyboard.constants import (
-    DEFAULT_DURATION_S,
-    DEFAULT_SCENE_RANGE,
-    MAX_SCENE_SECONDS,
-    MAX_TITLE_CHARS,
-    SECONDS_PER_SCENE,
-    Camera,
-    ScriptLanguage,
-)
+from deployments.storyboard.constants import MAX_TITLE_CHARS, Camera, ScriptLanguage
 from deployments.storyboard.fallback.keywords import extract_terms
 from deployments.storyboard.fallback.library import (
     LIBRARY,
@@ -28,6 +20,7 @@ from deployments.storyboard.fallback.library import (
 )
 from deployments.storyboard.fallback.terms import Term, of_kind, subject_of, typed_terms
 from deployments.storyboard.language import cjk_count, resolve_language
+from deployments.storyboard.lengths import planned_duration, planned_scene_count, share_duration
 from deployments.storyboard.models import Scene, ScriptRequest, VideoScript
 from deployments.storyboard.slots import render
 from deployments.storyboard.styles import STYLES, Style, find_style
@@ -61,10 +54,9 @@ def build_fallback_script(request: ScriptRequest) -> VideoScript:
     language = resolve_language(request)
     genre = choose_genre(request.prompt)
     style = choose_style(request.style, request.prompt, genre)
-    total = request.duration_s or DEFAULT_DURATION_S
-    count = request.num_scenes or default_scene_count(total)
-    shots = plan_arc(genre, count)
-    durations = split_duration(total, [ROLE_WEIGHTS[shot.role] for shot in shots])
+    total = planned_duration(request.duration_s, request.num_scenes)
+    shots = plan_arc(genre, planned_scene_count(request.duration_s, request.num_scenes))
+    durations = share_duration(total, [ROLE_WEIGHTS[shot.role] for shot in shots])
 
     words = extract_terms(request.prompt)
     topic = words.topic_in(language, genre.topic_zh if language == "zh" else genre.subject_en)
@@ -170,12 +162,6 @@ def _mentions_alias(alias: str, lowered: str, tokens: list[str]) -> bool:
     return alias in lowered if cjk_count(alias) else alias in tokens
 
 
-def default_scene_count(total_seconds: int) -> int:
-    """About one scene per SECONDS_PER_SCENE, within DEFAULT_SCENE_RANGE."""
-    low, high = DEFAULT_SCENE_RANGE
-    return max(low, min(high, round(total_seconds / SECONDS_PER_SCENE)))
-
-
 def plan_arc(genre: Genre, count: int) -> list[PlannedShot]:
     """Opening, development beats, climax, ending; short scripts keep the strongest beats."""
     if count == 1:
@@ -192,27 +178,6 @@ def plan_arc(genre: Genre, count: int) -> list[PlannedShot]:
         PlannedShot(genre.climax, "climax", 0),
         PlannedShot(genre.ending, "ending", 0),
     ]
-
-
-def split_duration(total_seconds: float, weights: list[float]) -> list[float]:
-    """Durations proportional to `weights` that add up exactly to the total.
-
-    Works in quanta of 0.5 s (0.25 s for very short scenes) so sums are exact in binary floats;
-    no scene gets more than MAX_SCENE_SECONDS, so a longer total is capped at count × that.
-    """
-    count = len(weights)
-    total_seconds = min(total_seconds, MAX_SCENE_SECONDS * count)
-    quantum = 0.5 if total_seconds / count >= 1 else 0.25
-    total_units = round(total_seconds / quantum)
-    cap_units = round(MAX_SCENE_SECONDS / quantum)
-    weight_sum = sum(weights)
-    ideal = [w / weight_sum * total_units for w in weights]
-    units = [1] * count
-    for _ in range(total_units - count):
-        open_scenes = [i for i in range(count) if units[i] < cap_units]
-        neediest = max(open_scenes, key=lambda i: ideal[i] - units[i])
-        units[neediest] += 1
-    return [u * quantum for u in units]
 
 
 def pick_camera(shot: PlannedShot, style: Style, recent: list[Camera]) -> Camera:
