@@ -1,4 +1,4 @@
-"""Who may call what, and how much they may ask for: API keys, admin keys, prompt limits.
+"""Who may call what: API keys, admin keys (prompt limits: serve_app/limits.py).
 
 Keys stay `SecretStr` until the moment of comparison and are compared with
 `hmac.compare_digest` against every configured key, so neither logs nor timing reveal them.
@@ -17,9 +17,7 @@ from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
-from deployments.storyboard.language import estimated_tokens
 from serve_app.config import Settings
-from serve_app.errors import FieldError
 from serve_app.replica import ingress_replica
 
 BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -98,18 +96,3 @@ async def require_admin_key(policy: ReplicaPolicy, credentials: BearerCredential
     key = presented_key(policy, credentials)
     if key is not None and not policy.accepts_admin(key):
         raise HTTPException(403, "this route needs an admin key (see VSS_ADMIN_API_KEYS)")
-
-
-def check_prompt_limits(prompt: str, settings: Settings) -> None:
-    """FieldError (→ 422 naming body.prompt) when the prompt breaks a configured limit."""
-    if len(prompt) > settings.max_prompt_chars:
-        raise FieldError(
-            "body.prompt",
-            f"is {len(prompt)} characters; the limit is {settings.max_prompt_chars}",
-        )
-    tokens = estimated_tokens(prompt)
-    if tokens > settings.max_prompt_tokens:
-        raise FieldError(
-            "body.prompt",
-            f"is about {tokens} tokens; the limit is {settings.max_prompt_tokens}",
-        )

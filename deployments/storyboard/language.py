@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 _CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 CHARACTERS_PER_ASCII_TOKEN = 4  # about one English word
+_ASCII_RUN = re.compile(r"[\x00-\x7f]+")
+_ALNUM = re.compile(r"[A-Za-z0-9]")
 # Characters ChatGLM3's vocabulary (Chinese and English) likely holds whole, one token each:
 # hanzi, CJK and general punctuation, full-width forms. Any other non-ASCII character may fall
 # back to one token per UTF-8 byte (2,000 Devanagari characters are ~6,000 tokens).
@@ -62,17 +64,22 @@ def visible_request_text(text: str) -> str:
 
 def estimated_tokens(text: str) -> int:
     """A conservative estimate of ChatGLM3's token count without its tokenizer: one token per
-    4 ASCII characters, one per hanzi or CJK punctuation mark (its tokenizer needs about 0.7–1),
-    and one per UTF-8 byte for any other character, which a byte-fallback tokenizer may split."""
-    ascii_chars = other_tokens = 0
-    for char in text:
-        if char.isascii():
-            ascii_chars += 1
-        elif _ONE_TOKEN_CHAR.match(char):
-            other_tokens += 1
+    4 characters of a run of ASCII with a letter or digit in it, one per character of a run of
+    only spaces and punctuation (between words of other scripts nothing merges with them), one
+    per hanzi or CJK punctuation mark (its tokenizer needs about 0.7–1), and one per UTF-8 byte
+    for any other character, which a byte-fallback tokenizer may split into bytes."""
+    tokens = 0
+    for run in _ASCII_RUN.findall(text):
+        if _ALNUM.search(run):
+            tokens += math.ceil(len(run) / CHARACTERS_PER_ASCII_TOKEN)
         else:
-            other_tokens += len(char.encode("utf-8", "surrogatepass"))
-    return other_tokens + math.ceil(ascii_chars / CHARACTERS_PER_ASCII_TOKEN)
+            tokens += len(run)
+    for char in _ASCII_RUN.sub("", text):
+        if _ONE_TOKEN_CHAR.match(char):
+            tokens += 1
+        else:
+            tokens += len(char.encode("utf-8", "surrogatepass"))
+    return tokens
 
 
 def detect_language(text: str) -> ScriptLanguage:

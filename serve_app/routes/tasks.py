@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.exceptions import HTTPException
 
 from serve_app.errors import error_response
+from serve_app.limits import check_prompt_limits
 from serve_app.protocol import ScriptRequest, TaskList, TaskResponse, TaskStatus
 from serve_app.replica import IngressReplica
 from serve_app.routes.common import API_KEY, Replica, documented_errors
-from serve_app.security import check_prompt_limits
 from serve_app.tasks import is_finished, to_task_response
 
 MAX_SKIP = 1_000_000_000  # SQLite OFFSET is a 64-bit integer; larger is a 422, not a 500
@@ -41,7 +41,7 @@ async def create_task(
 
     503 + Retry-After when this replica is full (nothing is stored then).
     """
-    check_prompt_limits(request.prompt, replica.settings)
+    await check_prompt_limits(request, replica.settings)
     task = await replica.tasks.submit(request)
     response.headers["Location"] = f"/api/tasks/{task['task_id']}"
     if wait:
