@@ -24,6 +24,7 @@ from deployments.engine import (
     GenerationResult,
     ModelNotAvailable,
 )
+from deployments.engine.base import RowOutcome
 from deployments.engine.config import BatchingConfig
 from deployments.engine.download import Offline, download_checkpoint
 from deployments.engine.modes import build_engine
@@ -132,15 +133,18 @@ class ChatGLMDeployment:
             return await self.engine.chat(request)
         ticket = Ticket(request)
         try:
-            return await self.generate_batch(ticket)
+            outcome = await self.generate_batch(ticket)
         except asyncio.CancelledError:
-            ticket.cancelled = True  # Serve cancelled this call: the engine must not run it
+            ticket.cancelled = True  # Serve cancelled this call: the engine drops or stops it
             raise
+        if isinstance(outcome, BaseException):  # this request's own failure (RowFailed)
+            raise outcome
+        return outcome
 
     @serve.batch(
         max_batch_size=8, batch_wait_timeout_s=0.05, max_concurrent_batches=SERVE_BATCHES_IN_FLIGHT
     )
-    async def generate_batch(self, tickets: list[Ticket]) -> list[GenerationResult | None]:
+    async def generate_batch(self, tickets: list[Ticket]) -> list[RowOutcome | Exception | None]:
         # Joins whatever else waits for the engine (deployments/engine_feeder.py).
         return await self.feeder.generate(tickets)
 

@@ -6,8 +6,13 @@ also while the engine is still running the previous one; on its own that lines s
 behind the running one (measured with 16 closed-loop clients: mean batch 2.8, BENCHMARKS.md).
 Here the batches Serve hands over wait together, and when the engine is free they run as one
 batch of up to `max_batch_size` requests, oldest first. Serve cancels a request (its caller's
-deadline passed) only on the caller's side of the batch, so each request travels in a `Ticket`
-that its caller marks when cancelled, and marked tickets never reach the engine.
+deadline passed, its task deleted or cancelled) only on the caller's side of the batch, so each
+request travels in a `Ticket` that its caller marks when cancelled: a marked ticket never reaches
+the engine, and one already generating stops at its next token (the engine asks each row's
+`Ticket.is_cancelled` as it goes).
+
+Each caller gets its own row's outcome: a row that failed alone (the engine's RowFailed) fails
+only its caller; an engine that raises (not loaded) fails the whole batch.
 
 All engine work runs on one thread: torch's CPU thread pool belongs to the thread that calls it,
 and asyncio's default executor rotates calls over several threads, each with a pool of its own
@@ -34,9 +39,18 @@ class Ticket:
     request: Any
     cancelled: bool = False
 
+    def is_cancelled(self) -> bool:
+        return self.cancelled
+
 
 class EngineFeeder:
-    def __init__(self, generate: Callable[[list[Any]], list[Any]], max_batch_size: int):
+    def __init__(
+        self,
+        generate: Callable[[list[Any], list[Callable[[], bool]]], list[Any]],
+        max_batch_size: int,
+    ):
+        """`generate(requests, cancel_checks)` gives one outcome per request: a result or an
+        exception (that request's failure)."""
         self.generate_on_engine = generate
         self.max_batch_size = max_batch_size
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
@@ -47,8 +61,9 @@ class EngineFeeder:
         return await asyncio.get_running_loop().run_in_executor(self.thread, function, *args)
 
     async def generate(self, tickets: list[Ticket]) -> list[Any]:
-        """Results for `tickets`, generated together with whatever else waits; None for a
-        ticket cancelled before it ran (its caller is gone)."""
+        """Outcomes for `tickets`, generated together with whatever else waits: a result, or
+        the exception that failed that ticket (returned, not raised, so that it fails only its
+        own caller); None for a ticket cancelled before it ran (its caller is gone)."""
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in tickets]
         self._waiting.extend(zip(tickets, futures, strict=True))
@@ -69,14 +84,13 @@ class EngineFeeder:
                 continue
             logger.info("generating a batch of %d", len(batch))
             try:
-                results = await self.on_engine_thread(
-                    self.generate_on_engine, [ticket.request for ticket, _ in batch]
+                outcomes = await self.on_engine_thread(
+                    self.generate_on_engine,
+                    [ticket.request for ticket, _ in batch],
+                    [ticket.is_cancelled for ticket, _ in batch],
                 )
             except Exception as error:  # this batch's callers get it; the next batch still runs
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
+                outcomes = [error] * len(batch)
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
                 if not future.done():
-                    future.set_result(result)
+                    future.set_result(outcome)

@@ -12,6 +12,7 @@ from conftest import ask
 from pydantic import ValidationError
 
 from deployments.engine import ModelNotAvailable, StaticBatchingEngine, load_model
+from deployments.engine.base import RowFailed
 from deployments.engine.continuous_batching import ContinuousBatchingEngine
 from deployments.engine.modes import resolve_engine
 from serve_app.config import Settings
@@ -128,12 +129,25 @@ def test_status_has_the_static_engines_shape_plus_the_engine(static, continuous)
 
 def test_what_the_manager_cannot_run_is_a_clear_value_error(continuous):
     with pytest.raises(ValueError, match="json_schema"):
-        continuous.generate([ask("x", json_schema={"type": "object"})])
+        continuous.submit(ask("x", json_schema={"type": "object"}))
     with pytest.raises(ValueError, match=r"greedy .* temperature 0\.7"):
-        continuous.generate([ask("x", temperature=0.7)])
-    with pytest.raises(ValueError, match="KV cache"):
-        continuous.generate([ask("x", max_new_tokens=continuous.kv_cache_tokens)])
+        continuous.submit(ask("x", temperature=0.7))
+    planned = continuous.kv_cache_tokens
+    continuous.kv_cache_tokens = 100
+    try:
+        with pytest.raises(ValueError, match="KV cache"):
+            continuous.submit(ask("x", max_new_tokens=200))
+    finally:
+        continuous.kv_cache_tokens = planned
     assert continuous.status()["counters"]["in_flight"] == 0
+
+
+def test_a_refused_request_fails_only_its_own_row(continuous):
+    refused, fine = continuous.generate(
+        [ask("x", json_schema={"type": "object"}), ask("y", max_new_tokens=3, ignore_eos=True)]
+    )
+    assert isinstance(refused, RowFailed) and "json_schema" in str(refused)
+    assert fine.completion_tokens == 3
 
 
 def test_a_sampling_engine_takes_per_request_temperature_and_top_p(tiny_model_dir):
@@ -145,7 +159,7 @@ def test_a_sampling_engine_takes_per_request_temperature_and_top_p(tiny_model_di
         )
         assert results[0].completion_tokens == 5 and 1 <= results[1].completion_tokens <= 512
         with pytest.raises(ValueError, match=r"sampling .* temperature 0"):
-            engine.generate([ask("c")])
+            engine.submit(ask("c"))
     finally:
         engine.sleep()
 

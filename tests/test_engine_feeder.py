@@ -3,8 +3,6 @@
 import asyncio
 import threading
 
-import pytest
-
 from deployments.engine_feeder import EngineFeeder, Ticket
 
 
@@ -16,7 +14,8 @@ class GatedEngine:
         self.threads: set[int] = set()
         self.gate = threading.Event()
 
-    def generate(self, requests: list[str]) -> list[str]:
+    def generate(self, requests: list[str], cancelled: list) -> list[str]:
+        assert len(cancelled) == len(requests)
         self.threads.add(threading.get_ident())
         self.batches.append(list(requests))
         self.gate.wait(10)
@@ -100,8 +99,42 @@ def test_a_failed_batch_fails_its_callers_only():
         failing = asyncio.create_task(feeder.generate(tickets("x", "boom")))
         fine = asyncio.create_task(feeder.generate(tickets("y")))
         engine.gate.set()
-        with pytest.raises(RuntimeError, match="engine failed"):
-            await failing
-        return await fine
+        return await failing, await fine
 
-    assert asyncio.run(scenario()) == ["reply to y"]
+    failing, fine = asyncio.run(scenario())
+    assert [type(outcome) for outcome in failing] == [RuntimeError, RuntimeError]
+    assert fine == ["reply to y"]
+
+
+def test_a_row_that_failed_alone_fails_only_its_caller():
+    """The engine's per-row outcomes reach each caller as they are: an exception in one row's
+    place is that caller's, returned so that the Serve batch it came in does not fail."""
+
+    def generate(requests, cancelled):
+        return [ValueError(r) if r == "bad" else f"reply to {r}" for r in requests]
+
+    async def scenario():
+        feeder = EngineFeeder(generate, max_batch_size=8)
+        return await asyncio.gather(
+            feeder.generate(tickets("a", "bad")), feeder.generate(tickets("c"))
+        )
+
+    [first, second], third = asyncio.run(scenario())
+    assert first == "reply to a" and isinstance(second, ValueError) and third == ["reply to c"]
+
+
+def test_each_rows_cancel_check_follows_its_own_ticket_while_it_runs():
+    batch = tickets("a", "b")
+    seen = []
+
+    def generate(requests, cancelled):
+        seen.append([check() for check in cancelled])
+        batch[1].cancelled = True  # its caller gives up while the engine runs it
+        seen.append([check() for check in cancelled])
+        return list(requests)
+
+    async def scenario():
+        return await EngineFeeder(generate, max_batch_size=8).generate(batch)
+
+    assert asyncio.run(scenario()) == ["a", "b"]
+    assert seen == [[False, False], [False, True]]

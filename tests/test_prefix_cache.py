@@ -5,6 +5,7 @@ from contextlib import contextmanager
 import pytest
 
 from deployments.engine import GenerationRequest, StaticBatchingEngine
+from deployments.engine.base import never_cancelled
 from deployments.engine.prefix_cache import PrefixCache, common_prefix_length
 from deployments.engine.static_batching import group_rows
 from deployments.storyboard.models import ScriptRequest
@@ -71,7 +72,7 @@ def test_cached_prefixes_give_the_same_greedy_tokens_as_full_prefill(engines):
 def test_rows_with_and_without_a_cached_prefix_run_in_separate_calls(engines):
     cached, _ = engines
     cached.generate(REQUESTS)  # the shared instructions are cached from here on
-    rows = cached._rows(REQUESTS)
+    rows = cached._rows(REQUESTS, [never_cancelled] * len(REQUESTS), outcomes={})
     groups = group_rows(rows)
     assert [[rows[i].prefix is not None for i in group] for group in groups] == [
         [True] * 5,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -30,6 +31,32 @@ class GenerationResult:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: Literal["stop", "length"]
+
+
+class RowFailed(RuntimeError):
+    """One request of a batch failed on its own (out of memory even alone, a prompt that does not
+    fit, an error its row alone raised); the batch's other requests are unaffected."""
+
+
+class RequestCancelled(RowFailed):
+    """The caller gave up while its request was generating; it stopped at its next token."""
+
+    def __init__(self, completion_tokens: int):
+        super().__init__(f"cancelled after {completion_tokens} generated tokens")
+        self.completion_tokens = completion_tokens
+
+    def __reduce__(self):
+        return type(self), (self.completion_tokens,)
+
+
+# What `generate` gives for each request: its result, or why that request alone failed.
+RowOutcome = GenerationResult | RowFailed
+# Asked at every generated token: True once the request's caller has gone.
+CancelCheck = Callable[[], bool]
+
+
+def never_cancelled() -> bool:
+    return False
 
 
 @dataclass
@@ -88,8 +115,13 @@ class ChatEngine(ABC):
     def loaded(self) -> bool: ...
 
     @abstractmethod
-    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        """Generate every request; results in request order."""
+    def generate(
+        self, requests: list[GenerationRequest], cancelled: Sequence[CancelCheck] | None = None
+    ) -> list[RowOutcome]:
+        """Generate every request; outcomes in request order. A request that fails on its own
+        gets a RowFailed in its place and the others their results; a request whose
+        `cancelled` check turns true stops at its next token (RequestCancelled). Raises only
+        when the engine cannot run at all (ModelNotAvailable)."""
 
     @abstractmethod
     def check_health(self) -> None:

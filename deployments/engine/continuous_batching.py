@@ -26,14 +26,24 @@ import math
 import threading
 import time
 import uuid
-from concurrent.futures import Future
+from collections.abc import Sequence
+from concurrent.futures import CancelledError, Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
-from deployments.engine.base import GenerationRequest, GenerationResult
+from deployments.engine.base import (
+    CancelCheck,
+    GenerationRequest,
+    GenerationResult,
+    RequestCancelled,
+    RowFailed,
+    RowOutcome,
+    never_cancelled,
+)
 from deployments.engine.checkpoint_engine import CheckpointEngine
 from deployments.engine.loading import ModelNotAvailable, free_memory
-from deployments.engine.static_batching import decode_row, eos_token_ids
+from deployments.engine.static_batching import context_positions, decode_row, eos_token_ids
 from deployments.engine.tokenizer import encode_chat
 
 logger = logging.getLogger(__name__)
@@ -41,6 +51,8 @@ logger = logging.getLogger(__name__)
 # Tokens one forward step may take (decode tokens plus prefill chunks). It bounds the step's
 # activations and the attention mask (steps × cache tokens) that paged SDPA needs.
 MAX_STEP_TOKENS = 2048
+# How often generate() looks at its requests' cancel checks while it waits for them.
+CANCEL_POLL_S = 0.05
 
 
 @dataclass
@@ -132,15 +144,40 @@ class ContinuousBatchingEngine(CheckpointEngine):
             )
 
     # Work ------------------------------------------------------------------------------------
-    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        futures: list[Future] = []
+    def generate(
+        self, requests: list[GenerationRequest], cancelled: Sequence[CancelCheck] | None = None
+    ) -> list[RowOutcome]:
+        """Each request submitted on its own: one the manager refuses or fails is a RowFailed in
+        its place; one whose `cancelled` check turns true is cancelled in the manager."""
+        checks = list(cancelled) if cancelled is not None else [never_cancelled] * len(requests)
+        futures: list[Future | RowFailed] = []
         try:
             for request in requests:
-                futures.append(self.submit(request))
-            return [future.result() for future in futures]
+                try:
+                    futures.append(self.submit(request))
+                except ValueError as error:  # this request alone cannot run here
+                    futures.append(RowFailed(str(error)))
+            return [
+                self._outcome(future, check) for future, check in zip(futures, checks, strict=True)
+            ]
         finally:
             for future in futures:
-                future.cancel()  # a no-op for finished ones; frees the others after an error
+                if isinstance(future, Future):
+                    future.cancel()  # a no-op for finished ones; frees the others after an error
+
+    def _outcome(self, future: Future | RowFailed, cancelled: CancelCheck) -> RowOutcome:
+        if isinstance(future, RowFailed):
+            return future
+        while True:
+            try:
+                return future.result(timeout=CANCEL_POLL_S)
+            except FutureTimeout:
+                if cancelled() and future.cancel():
+                    return RequestCancelled(0)
+            except CancelledError:
+                return RequestCancelled(0)
+            except Exception as error:  # the manager failed this request
+                return RowFailed(str(error))
 
     async def chat(self, request: GenerationRequest) -> GenerationResult:
         """One request, awaited on the caller's event loop without occupying a thread."""
@@ -159,22 +196,27 @@ class ContinuousBatchingEngine(CheckpointEngine):
             raise ModelNotAvailable(self.model_path, self.unavailable_reason or "not loaded")
         sampling = self._sampling_kwargs(request, manager)
         prompt = encode_chat(loaded.tokenizer, request.messages)
-        if len(prompt) + request.max_new_tokens > self.kv_cache_tokens:
+        context = context_positions(loaded.model)
+        budget = min(request.max_new_tokens, context - len(prompt))
+        if budget < 1:
             raise ValueError(
-                f"{len(prompt)} prompt + {request.max_new_tokens} new tokens exceed the KV cache "
+                f"the prompt is {len(prompt)} tokens; the model's context is {context}: "
+                "no room to generate"
+            )
+        if len(prompt) + budget > self.kv_cache_tokens:
+            raise ValueError(
+                f"{len(prompt)} prompt + {budget} new tokens exceed the KV cache "
                 f"of {self.kv_cache_tokens} tokens (kv_cache_tokens)"
             )
         stop_ids = [] if request.ignore_eos else eos_token_ids(loaded.model)
         request_id = uuid.uuid4().hex
-        pending = PendingRequest(
-            Future(), len(prompt), request.max_new_tokens, set(stop_ids), time.monotonic()
-        )
+        pending = PendingRequest(Future(), len(prompt), budget, set(stop_ids), time.monotonic())
         with self._lock:  # tracked before it is queued: a quick result must find it
             self._track(request_id, pending)
         accepted = manager.add_request(
             prompt,
             request_id=request_id,
-            max_new_tokens=request.max_new_tokens,
+            max_new_tokens=budget,
             eos_token_id=stop_ids or -1,  # -1: no stop token, the budget ends the request
             **sampling,
         )

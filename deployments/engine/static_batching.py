@@ -6,13 +6,22 @@ import gc
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from deployments.engine.base import GenerationRequest, GenerationResult
+from deployments.engine.base import (
+    CancelCheck,
+    GenerationRequest,
+    GenerationResult,
+    RequestCancelled,
+    RowFailed,
+    RowOutcome,
+    never_cancelled,
+)
 from deployments.engine.checkpoint_engine import CheckpointEngine
 from deployments.engine.loading import ModelNotAvailable, free_memory
 from deployments.engine.prefix_cache import CachedPrefix, PrefixCache, layout_batch
@@ -30,6 +39,24 @@ class RowTokenBudget(StoppingCriteria):
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
         return (input_ids.shape[1] - self.prompt_length) >= self.budgets
+
+
+class RowCancellation(StoppingCriteria):
+    """Stops each row whose caller has gone, at its next token, and notes how far it got."""
+
+    def __init__(self, prompt_length: int, checks: list[CancelCheck], device: str):
+        self.prompt_length = prompt_length
+        self.checks = checks
+        self.device = device
+        self.stopped_at: dict[int, int] = {}
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        generated = input_ids.shape[1] - self.prompt_length
+        for row, check in enumerate(self.checks):
+            if row not in self.stopped_at and check():
+                self.stopped_at[row] = generated
+        stopped = [row in self.stopped_at for row in range(len(self.checks))]
+        return torch.tensor(stopped, device=self.device)
 
 
 class StaticBatchingEngine(CheckpointEngine):
@@ -72,50 +99,95 @@ class StaticBatchingEngine(CheckpointEngine):
             )
 
     # Work ------------------------------------------------------------------------------------
-    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        results: dict[int, GenerationResult] = {}
+    def generate(
+        self, requests: list[GenerationRequest], cancelled: Sequence[CancelCheck] | None = None
+    ) -> list[RowOutcome]:
+        checks = list(cancelled) if cancelled is not None else [never_cancelled] * len(requests)
+        outcomes: dict[int, RowOutcome] = {}
         with self._generate_lock:
             if self._model is None:
                 raise ModelNotAvailable(self.model_path, self.unavailable_reason or "not loaded")
             started = self._busy_since = time.monotonic()
             try:
-                rows = self._rows(requests)
-                for indices in group_rows(rows):
-                    group = [rows[i] for i in indices]
-                    results_in_order = self._generate_splitting_on_oom(group)
-                    for index, result in zip(indices, results_in_order, strict=True):
-                        results[index] = result
-            except Exception:
-                self.counters.failures += len(requests)
-                raise
+                rows = self._rows(requests, checks, outcomes)
+                for positions in group_rows(rows):
+                    group = [rows[p] for p in positions]
+                    for row, outcome in zip(group, self._generate_rows(group), strict=True):
+                        outcomes[row.index] = outcome
             finally:
                 self._busy_since = None
-        ordered = [results[i] for i in range(len(requests))]
-        generated = sum(r.completion_tokens for r in ordered)
+        ordered = [outcomes[i] for i in range(len(requests))]
+        self.counters.failures += sum(
+            isinstance(o, RowFailed) and not isinstance(o, RequestCancelled) for o in ordered
+        )
+        generated = sum(o.completion_tokens for o in ordered if isinstance(o, GenerationResult))
         self.counters.record_batch(len(requests), generated, time.monotonic() - started)
         return ordered
 
-    def _rows(self, requests: list[GenerationRequest]) -> list[Row]:
-        """Each request with its prompt tokens and the cached prefix it starts with (if any)."""
+    def _rows(
+        self,
+        requests: list[GenerationRequest],
+        checks: list[CancelCheck],
+        outcomes: dict[int, RowOutcome],
+    ) -> list[Row]:
+        """The requests that can run, each with its prompt tokens, its budget (cut to what the
+        context leaves) and the cached prefix it starts with; the others' RowFailed go into
+        `outcomes`."""
         loaded = self._model
-        prompts = [encode_chat(loaded.tokenizer, r.messages) for r in requests]
+        context = context_positions(loaded.model)
+        runnable: list[tuple[int, GenerationRequest, list[int], int]] = []
+        for index, request in enumerate(requests):
+            try:
+                prompt = encode_chat(loaded.tokenizer, request.messages)
+            except Exception as error:  # e.g. a template that refuses these messages
+                outcomes[index] = RowFailed(f"cannot encode the prompt: {error!r}"[:500])
+                continue
+            budget = min(request.max_new_tokens, context - len(prompt))
+            if budget < 1:
+                outcomes[index] = RowFailed(
+                    f"the prompt is {len(prompt)} tokens; the model's context is {context}: "
+                    "no room to generate"
+                )
+                continue
+            runnable.append((index, request, prompt, budget))
+        prompts = [prompt for _, _, prompt, _ in runnable]
         try:
             prefixes = self.prefix_cache.assign(prompts, loaded.model)
         except torch.OutOfMemoryError:
             prefixes = None
         if prefixes is None:  # no room to prefill a new prefix: these rows prefill in full
             free_memory()  # outside `except`, so the failed attempt's tensors are unreachable
-            prefixes = [None] * len(requests)
-        return [Row(*row) for row in zip(requests, prompts, prefixes, strict=True)]
+            prefixes = [None] * len(runnable)
+        return [
+            Row(index, request, prompt, prefix, budget, checks[index])
+            for (index, request, prompt, budget), prefix in zip(runnable, prefixes, strict=True)
+        ]
 
-    def _generate_splitting_on_oom(self, group: list[Row]) -> list[GenerationResult]:
-        """On out-of-memory run each half on its own; only a lone request that fails re-raises."""
+    def _generate_rows(self, group: list[Row]) -> list[RowOutcome]:
+        """One generate() call for the group. On out-of-memory each half runs on its own; on any
+        other error each row runs alone, so that only the row that fails alone fails."""
+        live = [row for row in group if not row.cancelled()]
+        if len(live) < len(group):  # cancelled while waiting for a retry: not run again
+            outcomes = dict(zip(map(id, live), self._generate_rows(live), strict=True))
+            return [outcomes.get(id(row), RequestCancelled(0)) for row in group]
+        if not group:
+            return []
         try:
             return self._generate_group(group)
-        except torch.OutOfMemoryError:
-            if len(group) == 1:
-                raise
+        except torch.OutOfMemoryError as error:
+            out_of_memory, failure = True, first_line(error)
+        except Exception as error:
+            out_of_memory, failure = False, f"{type(error).__name__}: {error}"[:500]
         free_memory()  # outside `except`, so the failed attempt's tensors are unreachable
+        if len(group) == 1:
+            what = "out of memory generating this request alone" if out_of_memory else "failed"
+            logger.warning("one request %s: %s", what, failure)
+            return [RowFailed(f"{what}: {failure}")]
+        if not out_of_memory:
+            logger.warning(
+                "a batch of %d failed (%s); running each request alone", len(group), failure
+            )
+            return [self._generate_rows([row])[0] for row in group]
         self.oom_batch_splits += 1
         half = len(group) // 2
         logger.warning(
@@ -124,12 +196,10 @@ class StaticBatchingEngine(CheckpointEngine):
             half,
             len(group) - half,
         )
-        return self._generate_splitting_on_oom(group[:half]) + self._generate_splitting_on_oom(
-            group[half:]
-        )
+        return self._generate_rows(group[:half]) + self._generate_rows(group[half:])
 
     @torch.inference_mode()
-    def _generate_group(self, rows: list[Row]) -> list[GenerationResult]:
+    def _generate_group(self, rows: list[Row]) -> list[RowOutcome]:
         loaded = self._model
         tokenizer, model = loaded.tokenizer, loaded.model
         group = [row.request for row in rows]
@@ -139,7 +209,7 @@ class StaticBatchingEngine(CheckpointEngine):
         )
         input_ids, attention_mask = input_ids.to(loaded.device), attention_mask.to(loaded.device)
         prompt_length = input_ids.shape[1]
-        budgets = [r.max_new_tokens for r in group]
+        budgets = [row.budget for row in rows]
         first = group[0]
         sampling = (
             {"do_sample": True, "temperature": first.temperature, "top_p": first.top_p}
@@ -156,6 +226,9 @@ class StaticBatchingEngine(CheckpointEngine):
                     tokenizer, schemas, budgets, model.config.vocab_size, eos_token_ids(model)
                 )
             ]
+        cancellation = RowCancellation(
+            prompt_length, [row.cancelled for row in rows], loaded.device
+        )
         output = model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -163,14 +236,16 @@ class StaticBatchingEngine(CheckpointEngine):
             max_new_tokens=max(budgets),
             min_new_tokens=max(budgets) if first.ignore_eos else None,
             stopping_criteria=StoppingCriteriaList(
-                [RowTokenBudget(prompt_length, budgets, loaded.device)]
+                [RowTokenBudget(prompt_length, budgets, loaded.device), cancellation]
             ),
             pad_token_id=tokenizer.pad_token_id,
             **sampling,
         )
         stop_ids = set(eos_token_ids(model))
         return [
-            decode_row(
+            RequestCancelled(cancellation.stopped_at[row])
+            if row in cancellation.stopped_at
+            else decode_row(
                 tokenizer, output[row, prompt_length:].tolist(), len(prompt), budget, stop_ids
             )
             for row, (prompt, budget) in enumerate(zip(prompts, budgets, strict=True))
@@ -184,15 +259,18 @@ class StaticBatchingEngine(CheckpointEngine):
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Row:
+    index: int  # in the generate() call's requests
     request: GenerationRequest
     prompt: list[int]
     prefix: CachedPrefix | None
+    budget: int  # max_new_tokens, cut to what the context leaves
+    cancelled: CancelCheck
 
 
 def group_rows(rows: list[Row]) -> list[list[int]]:
-    """Indices of rows that can share one generate() call, first-seen order kept: same sampling
+    """Positions of rows that can share one generate() call, first-seen order kept: same sampling
     settings, and all with a cached prefix or all without (one row without would make every row
     of the call prefill its full length)."""
     groups: dict[tuple, list[int]] = {}
@@ -200,6 +278,15 @@ def group_rows(rows: list[Row]) -> list[list[int]]:
         key = (row.request.sampling_key, row.prefix is not None)
         groups.setdefault(key, []).append(index)
     return list(groups.values())
+
+
+def context_positions(model) -> int:
+    """The most positions (prompt plus generated tokens) the model was built for."""
+    return int(getattr(model.config, "max_position_embeddings", None) or 2**31)
+
+
+def first_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
 
 
 def eos_token_ids(model) -> list[int]:
