@@ -240,3 +240,47 @@ def test_auto_download_offline_says_why_and_still_starts(monkeypatch, tmp_path):
     asyncio.run(replica.__init__(settings))
     assert not replica.engine.loaded
     assert replica.engine.unavailable_reason.startswith("auto_download failed: hub unreachable")
+
+
+def test_verify_never_touches_files_outside_the_model_folder(tmp_path):
+    """A hostile mirror names files outside the folder, with wrong sizes so that verify would
+    delete them as damaged: absolute, `..`, and through a symlink that points out."""
+    from deployments.engine.download import ExpectedFile, verify
+
+    model = tmp_path / "model"
+    model.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victims = [outside / "a.txt", outside / "b.txt", outside / "c.txt"]
+    for victim in victims:
+        victim.write_text("precious")
+    (model / "escape").symlink_to(outside, target_is_directory=True)
+    (model / "config.json").write_text("{}")
+    (model / "damaged.bin").write_text("x")
+    hostile = [
+        ExpectedFile(str(victims[0]), 1, None),
+        ExpectedFile("../outside/b.txt", 1, None),
+        ExpectedFile("escape/c.txt", 1, None),
+        ExpectedFile("damaged.bin", 2, None),
+    ]
+    problems = verify(model, hostile, check_hashes=False)
+    assert all(victim.read_text() == "precious" for victim in victims)
+    assert not (model / "damaged.bin").exists()  # inside: deleted, so a rerun fetches it
+    refused = [p for p in problems if "outside the model folder" in p]
+    assert len(refused) == 3
+
+
+def test_a_weight_index_naming_files_outside_the_folder_is_reported(tmp_path):
+    from deployments.engine.download import incomplete_checkpoint
+
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "tokenizer.json").write_text("{}")
+    (tmp_path / "secret.safetensors").write_text("x")
+    index = {"weight_map": {"a": "../secret.safetensors", "b": "/etc/passwd"}}
+    model = tmp_path / "m"
+    model.mkdir()
+    for name in ("config.json", "tokenizer.json"):
+        (model / name).write_text("{}")
+    (model / "model.safetensors.index.json").write_text(json.dumps(index))
+    problems = incomplete_checkpoint(model)
+    assert len([p for p in problems if "outside the model folder" in p]) == 2

@@ -15,12 +15,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatch
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TypeVar
 
 DEFAULT_REPOS = {"huggingface": "THUDM/chatglm3-6b", "modelscope": "ZhipuAI/chatglm3-6b"}
 HUGGINGFACE_ENDPOINT = "https://huggingface.co"
 T = TypeVar("T")
+OUTSIDE = "refused: the name points outside the model folder"
 
 
 class Offline(RuntimeError):
@@ -137,12 +138,35 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def path_inside(local_dir: Path, name: str) -> Path | None:
+    """`local_dir / name` when it stays inside `local_dir`, symlinks followed; None for a name
+    a hostile hub could use to reach other files (absolute, `..`, a drive, a backslash, a NUL,
+    or a symlink inside the folder that points out of it)."""
+    pure = PurePosixPath(name)
+    if (
+        not name
+        or "\\" in name
+        or "\0" in name
+        or pure.is_absolute()
+        or PureWindowsPath(name).drive
+        or ".." in pure.parts
+    ):
+        return None
+    path = local_dir / pure
+    if not path.resolve().is_relative_to(local_dir.resolve()):
+        return None
+    return path
+
+
 def damaged_files(local_dir: Path, expected: list[ExpectedFile], check_hashes: bool) -> dict:
-    """Files missing or differing from the hub's size or sha256, with the reason."""
+    """Files missing or differing from the hub's size or sha256, with the reason; names that
+    would reach outside `local_dir` are reported as such and never looked at."""
     damaged: dict[str, str] = {}
     for file in expected:
-        path = local_dir / file.name
-        if not path.is_file():
+        path = path_inside(local_dir, file.name)
+        if path is None:
+            damaged[file.name] = OUTSIDE
+        elif not path.is_file():
             damaged[file.name] = "missing"
         elif file.size is not None and path.stat().st_size != file.size:
             damaged[file.name] = f"{path.stat().st_size} bytes, hub says {file.size}"
@@ -163,18 +187,25 @@ def incomplete_checkpoint(local_dir: Path) -> list[str]:
         problems.append("no weight files")
     for index in indexes:
         for shard in sorted(set(json.loads(index.read_text())["weight_map"].values())):
-            if not (local_dir / shard).is_file():
+            path = path_inside(local_dir, shard)
+            if path is None:
+                problems.append(f"{shard!r}: named in {index.name} but {OUTSIDE}")
+            elif not path.is_file():
                 problems.append(f"{shard}: named in {index.name} but missing")
     return problems
 
 
 def verify(local_dir: Path, expected: list[ExpectedFile], check_hashes: bool = True) -> list[str]:
-    """Problems with the downloaded directory; damaged files are deleted so a rerun fetches them."""
+    """Problems with the downloaded directory; damaged files are deleted so a rerun fetches them
+    (only inside `local_dir`: each name is checked before any file operation)."""
     damaged = damaged_files(local_dir, expected, check_hashes)
     for name, reason in damaged.items():
-        if reason != "missing":
-            (local_dir / name).unlink()
-    problems = [f"{name}: {reason}" for name, reason in damaged.items()]
+        if reason not in ("missing", OUTSIDE) and (path := path_inside(local_dir, name)):
+            path.unlink()
+    problems = [
+        f"{name!r}: {reason}" if reason == OUTSIDE else f"{name}: {reason}"
+        for name, reason in damaged.items()
+    ]
     return problems + incomplete_checkpoint(local_dir)
 
 
