@@ -11,11 +11,13 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from deployments.engine.config import PROMPT_TEMPLATE_TOKENS
 from deployments.engine.tokenizer import encode_chat, load_tokenizer
 from deployments.storyboard.constants import MAX_PROMPT_CHARS
 from deployments.storyboard.language import estimated_tokens
 from deployments.storyboard.models import ScriptRequest
 from deployments.storyboard.prompts import build_messages
+from deployments.storyboard.styles import STYLES
 from serve_app.config import Settings
 from serve_app.errors import FieldError, install_error_handlers
 from serve_app.limits import TOKENIZER_RETRY_S, PromptCounter, check_prompt_limits
@@ -149,3 +151,17 @@ def test_a_limit_answers_422_naming_the_field(tiny_model_dir):
     assert response.status_code == 422
     assert [f["field"] for f in response.json()["error"]["fields"]] == ["body.prompt"]
     assert client.post("/scripts", json={"prompt": FOREST}).status_code == 200
+
+
+@pytest.mark.parametrize("model", ["tiny", "none"])
+def test_the_template_stays_within_the_allowance_the_kv_plan_gives_it(
+    tiny_model_dir, tmp_path, model
+):
+    """precision: auto plans PROMPT_TEMPLATE_TOKENS per request for everything around the user's
+    text; the longest style guide in either language must fit it."""
+    counter = PromptCounter(str(tiny_model_dir if model == "tiny" else tmp_path / "none"))
+    for language in ("zh", "en"):
+        for style in (None, *STYLES):
+            request = ScriptRequest(prompt="x", language=language, style=style)
+            tokens = asyncio.run(counter.count(request, None))
+            assert tokens.rendered - tokens.user_text <= PROMPT_TEMPLATE_TOKENS, (language, style)
