@@ -75,7 +75,7 @@ class ChatGLMDeployment:
 
     async def _start_engine(self, config: ChatGLMConfig) -> None:
         """Load the model, downloading it first when allowed; a replica without weights still
-        starts, and every request then gets the fallback."""
+        starts (whatever made the download fail), and every request then gets the fallback."""
         try:
             self.engine.start()
             return
@@ -98,13 +98,17 @@ class ChatGLMDeployment:
             )
         except Offline as error:
             problems = [f"hub unreachable: {error}"]
+        except Exception as error:  # disk full, unwritable folder, gated repo, hostile names...
+            problems = [f"{type(error).__name__}: {error}"]
         if problems:
             self.engine.unavailable_reason = f"auto_download failed: {'; '.join(problems)[:400]}"
             logger.warning("%s; serving fallback scripts only", self.engine.unavailable_reason)
             return
         try:
             self.engine.start()
-        except ModelNotAvailable as error:
+        except Exception as error:  # the replica stays up, serving the fallback, reason shown
+            if not isinstance(error, ModelNotAvailable):
+                self.engine.unavailable_reason = f"load after auto_download failed: {error!r}"[:500]
             logger.warning("downloaded, but the model does not load: %s", error)
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:

@@ -284,3 +284,61 @@ def test_a_weight_index_naming_files_outside_the_folder_is_reported(tmp_path):
     (model / "model.safetensors.index.json").write_text(json.dumps(index))
     problems = incomplete_checkpoint(model)
     assert len([p for p in problems if "outside the model folder" in p]) == 2
+
+
+class RefusingHub(BaseHTTPRequestHandler):
+    """A hub that answers every call like a gated repo to a caller without access."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        body = b'{"error": "Access to model THUDM/chatglm3-6b is restricted."}'
+        self.send_response(403)
+        self.send_header("X-Error-Code", "GatedRepo")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_HEAD = do_GET
+
+
+def start_replica(settings):
+    import asyncio
+
+    from deployments.chatglm import ChatGLMDeployment
+
+    replica = ChatGLMDeployment.func_or_class.__new__(ChatGLMDeployment.func_or_class)
+    asyncio.run(replica.__init__(settings))
+    return replica
+
+
+def test_auto_download_from_a_gated_repo_leaves_the_replica_up_and_says_why(monkeypatch, tmp_path):
+    from serve_app.config import Settings
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RefusingHub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setattr("deployments.engine.download.time.sleep", lambda _s: None)
+    try:
+        replica = start_replica(Settings(model_path=str(tmp_path / "m"), auto_download=True))
+    finally:
+        server.shutdown()
+        server.server_close()
+    status = replica.status()
+    assert status["loaded"] is False
+    assert status["reason"].startswith("auto_download failed: GatedRepoError")
+
+
+def test_auto_download_into_an_unwritable_folder_leaves_the_replica_up(monkeypatch, tmp_path):
+    """The model path lies under a file, so no folder can be made there (root ignores modes)."""
+    from serve_app.config import Settings
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    settings = Settings(model_path=str(tmp_path / "a-file" / "model"), auto_download=True)
+    replica = start_replica(settings)
+    status = replica.status()
+    assert status["loaded"] is False
+    assert status["reason"].startswith("auto_download failed: NotADirectoryError")
