@@ -3,6 +3,12 @@
 Each unfinished task carries a lease: the ingress replica working on it renews it, and when a
 worker dies its lease runs out and another replica adopts the task (or fails it after
 `max_attempts`), so no task stays `running` forever and nothing accepted is lost.
+
+A task records its owner (a key id, serve_app/security.py) and, when the client sent one, its
+Idempotency-Key: unique per owner by an index, so two requests with one key make one task.
+Finished tasks are deleted after the retention period (`purge_finished_before`). How many
+scripts each path wrote is counted by triggers in the statement that stores the script, so the
+status route reads a handful of rows instead of scanning every task.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from deployments.replica_options import SYNC_METHODS_ON_THE_EVENT_LOOP
 from deployments.storyboard.constants import SCRIPT_SOURCES
 
 UNFINISHED = "status IN ('pending', 'running')"  # SQL: a task nobody has finished yet
+FINISHED = "status IN ('completed', 'failed')"
+BUSY_TIMEOUT_MS = 2000  # a write waiting this long for the file's lock fails (→ 503)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -41,34 +49,100 @@ CREATE TABLE IF NOT EXISTS tasks (
     completed_at REAL,
     generation_ms REAL,
     fallback_template TEXT,
-    notes_json TEXT
+    notes_json TEXT,
+    owner TEXT,
+    idempotency_key TEXT,
+    request_digest TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status, created_at);
 CREATE INDEX IF NOT EXISTS tasks_by_created ON tasks (created_at);
 """
 # Columns added after the first release: a file written before them gets them on open.
-ADDED_COLUMNS = {"fallback_template": "TEXT", "notes_json": "TEXT"}
+ADDED_COLUMNS = {
+    "fallback_template": "TEXT",
+    "notes_json": "TEXT",
+    "owner": "TEXT",
+    "idempotency_key": "TEXT",
+    "request_digest": "TEXT",
+}
+# Indexes on added columns: created once those columns exist.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner, created_at);
+CREATE INDEX IF NOT EXISTS tasks_by_completion ON tasks (completed_at)
+    WHERE completed_at IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS tasks_by_idempotency_key
+    ON tasks (COALESCE(owner, ''), idempotency_key) WHERE idempotency_key IS NOT NULL;
+"""
+IDEMPOTENT_TASK = "SELECT * FROM tasks WHERE COALESCE(owner, '') = ? AND idempotency_key = ?"
+# Scripts written, by path: a row per source plus parse_failures; lifetime totals (deleting a
+# task does not lower them). Kept by the triggers in the statement that stores a script.
+COUNTER_TRIGGER = """
+CREATE TRIGGER {name} AFTER {event} ON tasks WHEN {condition} BEGIN
+    INSERT INTO script_counts (name, value) VALUES (NEW.source, 1)
+        ON CONFLICT (name) DO UPDATE SET value = value + 1;
+    UPDATE script_counts SET value = value + NEW.parse_failures WHERE name = 'parse_failures';
+END
+"""
+COUNTERS = (
+    "CREATE TABLE script_counts (name TEXT PRIMARY KEY, value INTEGER NOT NULL DEFAULT 0)",
+    COUNTER_TRIGGER.format(
+        name="count_scripts_stored_finished", event="INSERT", condition="NEW.source IS NOT NULL"
+    ),
+    COUNTER_TRIGGER.format(
+        name="count_scripts_completed",
+        event="UPDATE OF source",
+        condition="NEW.source IS NOT NULL AND OLD.source IS NULL",
+    ),
+    # A file written before the counters: its scripts counted once, in the same transaction.
+    "INSERT INTO script_counts (name, value) SELECT source, COUNT(*) FROM tasks"
+    " WHERE source IS NOT NULL GROUP BY source",
+    "INSERT INTO script_counts (name, value) SELECT 'parse_failures',"
+    " COALESCE(SUM(parse_failures), 0) FROM tasks WHERE source IS NOT NULL",
+)
 
 
 class TaskStore:
-    """Task rows in one SQLite file (WAL mode); thread-safe; returns plain dicts."""
+    """Task rows in one SQLite file (WAL mode); thread-safe; returns plain dicts.
 
-    def __init__(self, path: str | Path):
+    `synchronous=FULL`: a task the client heard 202 for survives a power loss, not only a
+    process crash (README, "Task store", has the measured cost).
+    """
+
+    def __init__(self, path: str | Path, synchronous: str = "FULL"):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1e3
+        )
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.executescript(SCHEMA)
         self._add_missing_columns()
+        self._db.executescript(INDEXES)
+        self._add_counters_once()
 
     def _add_missing_columns(self) -> None:
         present = {row["name"] for row in self._db.execute("PRAGMA table_info(tasks)")}
         for column, kind in ADDED_COLUMNS.items():
             if column not in present:
                 self._db.execute(f"ALTER TABLE tasks ADD COLUMN {column} {kind}")
+
+    def _add_counters_once(self) -> None:
+        """The counters table and its triggers, made once per file (in one transaction)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            exists = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'script_counts'"
+            ).fetchone()
+            if not exists:
+                for statement in COUNTERS:
+                    self._db.execute(statement)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def _execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
         with self._lock:
@@ -80,9 +154,24 @@ class TaskStore:
             rows = self._db.execute(sql, params).fetchall()  # all: ends the statement
         return row_to_task(rows[0]) if rows else None
 
-    def _one(self, task_id: str) -> dict[str, Any] | None:
-        row = self._execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
-        return row_to_task(row) if row else None
+    def _insert_once(
+        self, sql: str, params: tuple, owner: str | None, idempotency_key: str | None
+    ) -> dict[str, Any]:
+        """Run an `INSERT ... ON CONFLICT DO NOTHING RETURNING *`: the new task, or the one the
+        owner already stored under the Idempotency-Key (`replayed: True`). The unique index
+        decides, so two concurrent requests with one key store one task."""
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+            existing = (
+                None
+                if rows or idempotency_key is None
+                else self._db.execute(IDEMPOTENT_TASK, (owner or "", idempotency_key)).fetchone()
+            )
+        if rows:
+            return row_to_task(rows[0])
+        if existing is None:
+            raise sqlite3.IntegrityError("a task with this id is already stored")
+        return {**row_to_task(existing), "replayed": True}
 
     def create_running(
         self,
@@ -91,15 +180,34 @@ class TaskStore:
         worker_id: str,
         lease_s: float,
         notes: list[str] | tuple[str, ...] = (),
+        owner: str | None = None,
+        idempotency: tuple[str, str] | None = None,
     ) -> dict[str, Any]:
         """A new task, already running under `worker_id`'s lease (the accepting replica runs it
-        at once: one call instead of create + start)."""
+        at once: one call instead of create + start). `idempotency`: the client's
+        Idempotency-Key and the digest of its request; a task stored under that key before is
+        returned instead (`replayed`), and nothing is written."""
         now = time.time()
-        return self._returning(
+        key, digest = idempotency or (None, None)
+        return self._insert_once(
             "INSERT INTO tasks (task_id, status, progress, request_json, attempts, worker_id,"
-            " lease_until, created_at, started_at, notes_json)"
-            " VALUES (?, 'running', 10, ?, 1, ?, ?, ?, ?, ?) RETURNING *",
-            (task_id, _json(request), worker_id, now + lease_s, now, now, _json(list(notes))),
+            " lease_until, created_at, started_at, notes_json, owner, idempotency_key,"
+            " request_digest) VALUES (?, 'running', 10, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING *",
+            (
+                task_id,
+                _json(request),
+                worker_id,
+                now + lease_s,
+                now,
+                now,
+                _json(list(notes)),
+                owner,
+                key,
+                digest,
+            ),
+            owner,
+            key,
         )
 
     def create_completed(
@@ -108,14 +216,20 @@ class TaskStore:
         worker_id: str,
         outcome: dict[str, Any],
         notes: list[str] | tuple[str, ...] = (),
+        owner: str | None = None,
+        idempotency: tuple[str, str] | None = None,
     ) -> dict[str, Any]:
-        """A new task that is already finished (a script the ingress had at hand), in one call."""
+        """A new task that is already finished (a script the ingress had at hand), in one call;
+        `idempotency` as in `create_running`."""
         now = time.time()
-        return self._returning(
+        key, digest = idempotency or (None, None)
+        return self._insert_once(
             "INSERT INTO tasks (task_id, status, progress, request_json, result_json, source,"
             " fallback_reason, parse_failures, generation_ms, fallback_template, attempts,"
-            " worker_id, created_at, started_at, completed_at, notes_json)"
-            " VALUES (?, 'completed', 100, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) RETURNING *",
+            " worker_id, created_at, started_at, completed_at, notes_json, owner,"
+            " idempotency_key, request_digest)"
+            " VALUES (?, 'completed', 100, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING *",
             (
                 uuid.uuid4().hex,
                 _json(request),
@@ -125,25 +239,75 @@ class TaskStore:
                 now,
                 now,
                 _json(list(notes)),
+                owner,
+                key,
+                digest,
             ),
+            owner,
+            key,
         )
 
-    def get(self, task_id: str) -> dict[str, Any] | None:
-        return self._one(task_id)
+    def get(self, task_id: str, owner: str | None = None) -> dict[str, Any] | None:
+        """The task, if `owner` may see it (None: any owner)."""
+        condition, params = owned_by(owner)
+        row = self._execute(
+            "SELECT * FROM tasks WHERE task_id = ?" + condition, (task_id, *params)
+        ).fetchone()
+        return row_to_task(row) if row else None
 
     def list_tasks(
-        self, status: str | None, skip: int, limit: int
+        self, status: str | None, skip: int, limit: int, owner: str | None = None
     ) -> tuple[list[dict[str, Any]], int]:
-        where, params = ("WHERE status = ?", (status,)) if status else ("", ())
-        total = self._execute(f"SELECT COUNT(*) FROM tasks {where}", params).fetchone()[0]
+        """One page of the tasks `owner` may see (None: all), newest first, and their total."""
+        conditions, params = ["1"], []
+        if status:
+            conditions.append("status = ?")
+            params.append(status)
+        if owner is not None:
+            conditions.append("owner = ?")
+            params.append(owner)
+        where = "WHERE " + " AND ".join(conditions)
+        total = self._execute(f"SELECT COUNT(*) FROM tasks {where}", tuple(params)).fetchone()[0]
         rows = self._execute(
             f"SELECT * FROM tasks {where} ORDER BY created_at DESC LIMIT ? OFFSET ?",
             (*params, limit, skip),
         ).fetchall()
         return [row_to_task(row) for row in rows], total
 
-    def delete(self, task_id: str) -> bool:
-        return self._execute("DELETE FROM tasks WHERE task_id = ?", (task_id,)).rowcount == 1
+    def delete(self, task_id: str, owner: str | None = None) -> bool:
+        condition, params = owned_by(owner)
+        return (
+            self._execute(
+                "DELETE FROM tasks WHERE task_id = ?" + condition, (task_id, *params)
+            ).rowcount
+            == 1
+        )
+
+    def cancel(
+        self, task_id: str, reason: str, owner: str | None = None
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Fail an unfinished task with `reason`: ("cancelled", the failed task), or
+        ("finished", the task as it was) when it had already finished, or ("missing", None)."""
+        condition, params = owned_by(owner)
+        with self._lock:
+            rows = self._db.execute(
+                "UPDATE tasks SET status = 'failed', progress = 100, error = ?, completed_at = ?,"
+                " lease_until = NULL WHERE task_id = ? AND "
+                + UNFINISHED
+                + condition
+                + " RETURNING *",
+                (reason, time.time(), task_id, *params),
+            ).fetchall()
+            current = (
+                rows[0]
+                if rows
+                else self._db.execute(
+                    "SELECT * FROM tasks WHERE task_id = ?" + condition, (task_id, *params)
+                ).fetchone()
+            )
+        if current is None:
+            return "missing", None
+        return ("cancelled" if rows else "finished"), row_to_task(current)
 
     def start(self, task_id: str, worker_id: str, lease_s: float) -> dict[str, Any] | None:
         """Mark an adopted task running under `worker_id`; None when it is gone or finished."""
@@ -156,6 +320,7 @@ class TaskStore:
         )
 
     def renew_lease(self, task_id: str, worker_id: str, lease_s: float) -> bool:
+        """False when the task is gone, finished or held by another worker: stop working on it."""
         return (
             self._execute(
                 "UPDATE tasks SET lease_until = ? WHERE task_id = ? AND worker_id = ?"
@@ -189,7 +354,8 @@ class TaskStore:
     def adopt_orphans(
         self, worker_id: str, lease_s: float, max_attempts: int, limit: int = 32
     ) -> list[dict[str, Any]]:
-        """Hand unfinished tasks whose lease ran out to `worker_id`; fail the ones out of tries."""
+        """Hand unfinished tasks whose lease ran out to `worker_id`; fail the ones out of tries.
+        Each row is returned as stored (`unreadable` says what of it could not be decoded)."""
         now = time.time()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -222,19 +388,28 @@ class TaskStore:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return [task for task in map(self._one, adopted) if task]
+        return [task for task in map(self.get, adopted) if task]
+
+    def purge_finished_before(self, cutoff: float, limit: int) -> int:
+        """Delete at most `limit` tasks that finished before `cutoff` (a Unix time); how many."""
+        return self._execute(
+            "DELETE FROM tasks WHERE task_id IN (SELECT task_id FROM tasks"
+            " WHERE completed_at < ? AND " + FINISHED + " LIMIT ?)",
+            (cutoff, limit),
+        ).rowcount
 
     def source_counts(self) -> dict[str, int]:
-        """How many stored scripts each path produced, and how many LLM replies failed to parse."""
+        """How many scripts each path wrote, and how many LLM replies failed to parse (lifetime
+        totals of this file, kept by triggers: no scan of the tasks)."""
         counts = dict.fromkeys((*SCRIPT_SOURCES, "parse_failures"), 0)
-        rows = self._execute(
-            "SELECT source, COUNT(*), SUM(parse_failures) FROM tasks"
-            " WHERE source IS NOT NULL GROUP BY source"
-        ).fetchall()
-        for source, count, parse_failures in rows:
-            counts[source] = count
-            counts["parse_failures"] += parse_failures or 0
+        for name, value in self._execute("SELECT name, value FROM script_counts").fetchall():
+            counts[name] = value
         return counts
+
+
+def owned_by(owner: str | None) -> tuple[str, tuple]:
+    """The SQL condition (and its parameter) for tasks `owner` may see; None = every task."""
+    return ("", ()) if owner is None else (" AND owner = ?", (owner,))
 
 
 def _json(data: Any) -> str:
@@ -255,13 +430,26 @@ def _outcome_columns(outcome: dict[str, Any]) -> tuple:
 
 
 def row_to_task(row: sqlite3.Row) -> dict[str, Any]:
+    """A row as a dict with its JSON decoded. A column that no longer decodes becomes None and
+    is named in `unreadable`, so one damaged row never fails a list or a sweep."""
     task = dict(row)
-    task["request"] = json.loads(task.pop("request_json"))
-    result = task.pop("result_json")
-    task["result"] = json.loads(result) if result else None
-    notes = task.pop("notes_json")
-    task["notes"] = json.loads(notes) if notes else []
+    problems: list[str] = []
+    task["request"] = _decoded(task.pop("request_json"), "request", problems)
+    task["result"] = _decoded(task.pop("result_json"), "result", problems)
+    task["notes"] = _decoded(task.pop("notes_json"), "notes", problems) or []
+    if problems:
+        task["unreadable"] = "; ".join(problems)
     return task
+
+
+def _decoded(text: str | None, name: str, problems: list[str]) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        problems.append(f"stored {name} is not JSON ({error})")
+        return None
 
 
 # The one writer of the SQLite file: a single replica by design (see README, "Task store").

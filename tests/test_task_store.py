@@ -1,10 +1,11 @@
 import sqlite3
+import threading
 import time
 import uuid
 
 import pytest
 
-from serve_app.task_store import SCHEMA, TaskStore
+from serve_app.task_store import ADDED_COLUMNS, SCHEMA, TaskStore
 
 REQUEST = {"prompt": "制作一段关于森林探险的短视频", "language": "auto"}
 SCRIPT = {"title": "t", "language": "zh", "total_duration": 5.0, "scenes": []}
@@ -134,15 +135,44 @@ def test_source_counts_aggregate_paths_and_parse_failures(store):
     }
 
 
-def test_a_file_from_before_the_template_and_notes_columns_opens_and_keeps_its_tasks(tmp_path):
+def test_source_counts_are_kept_by_the_store_statement_not_a_scan(store):
+    """Lifetime totals in a counters table: deleting or purging tasks does not lower them, and
+    a failed or unfinished task counts nothing."""
+    done = run_to_completion(store, source="llm", parse_failures=1)
+    store.create_running(new_id(), REQUEST, "w", 30)
+    store.fail(store.create_running(new_id(), REQUEST, "w", 30)["task_id"], "boom")
+    assert store.delete(done["task_id"])
+    assert store.source_counts() == {
+        "llm": 1,
+        "llm_repaired": 0,
+        "fallback": 0,
+        "parse_failures": 1,
+    }
+    counted = store._db.execute("SELECT name, value FROM script_counts").fetchall()
+    assert dict(counted)["llm"] == 1
+
+
+def old_schema() -> str:
+    """The tasks table as the first release wrote it: none of the ADDED_COLUMNS."""
+    schema = SCHEMA
+    for column, kind in ADDED_COLUMNS.items():
+        schema = schema.replace(f",\n    {column} {kind}", "")
+    assert not any(column in schema for column in ADDED_COLUMNS)
+    return schema
+
+
+def test_a_file_from_before_the_added_columns_opens_and_keeps_its_tasks(tmp_path):
     path = tmp_path / "old.db"
-    old_schema = SCHEMA.replace(",\n    fallback_template TEXT,\n    notes_json TEXT", "")
-    assert "notes_json" not in old_schema
     with sqlite3.connect(path) as db:
-        db.executescript(old_schema)
+        db.executescript(old_schema())
         db.execute(
             "INSERT INTO tasks (task_id, status, request_json, created_at) VALUES (?, ?, ?, ?)",
             ("old", "pending", '{"prompt": "x"}', time.time()),
+        )
+        db.execute(
+            "INSERT INTO tasks (task_id, status, request_json, result_json, source,"
+            " parse_failures, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ("old-done", "completed", '{"prompt": "x"}', "{}", "fallback", 2, time.time()),
         )
     store = TaskStore(path)
     old = store.get("old")
@@ -150,9 +180,14 @@ def test_a_file_from_before_the_template_and_notes_columns_opens_and_keeps_its_t
         old["request"] == {"prompt": "x"}
         and old["notes"] == []
         and old["fallback_template"] is None
+        and old["owner"] is None
     )
     done = run_to_completion(store, source="fallback", fallback_template="travel")
     assert done["fallback_template"] == "travel"
+    # The old file's scripts are counted once, when the counters are made; not again on reopen.
+    expected = {"llm": 0, "llm_repaired": 0, "fallback": 2, "parse_failures": 2}
+    assert store.source_counts() == expected
+    assert TaskStore(path).source_counts() == expected
 
 
 def test_notes_are_kept_with_the_task(store):
@@ -160,3 +195,110 @@ def test_notes_are_kept_with_the_task(store):
     running = store.create_running(new_id(), REQUEST, "w", 30, notes=notes)
     at_hand = store.create_completed(REQUEST, "w", finished(), notes=notes)
     assert running["notes"] == at_hand["notes"] == notes == store.get(running["task_id"])["notes"]
+
+
+def test_writes_are_durable_on_power_loss_not_only_on_a_crash(store):
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_each_owner_sees_only_its_own_tasks_and_none_means_everyone(store):
+    mine = store.create_running(new_id(), REQUEST, "w", 30, owner="alice")
+    theirs = store.create_running(new_id(), REQUEST, "w", 30, owner="bob")
+    anonymous = store.create_completed(REQUEST, "w", finished())
+    assert store.get(mine["task_id"], "alice")["owner"] == "alice"
+    assert store.get(theirs["task_id"], "alice") is None
+    assert store.get(anonymous["task_id"], "alice") is None
+    items, total = store.list_tasks(None, 0, 10, owner="alice")
+    assert total == 1 and [t["task_id"] for t in items] == [mine["task_id"]]
+    assert store.list_tasks(None, 0, 10)[1] == 3
+    assert store.cancel(theirs["task_id"], "cancelled: x", "alice") == ("missing", None)
+    assert not store.delete(theirs["task_id"], "alice")
+    assert store.get(theirs["task_id"])["status"] == "running"
+    assert store.delete(theirs["task_id"], "bob")
+
+
+def test_cancel_fails_an_unfinished_task_once(store):
+    task = store.create_running(new_id(), REQUEST, "w", 30)
+    outcome, cancelled = store.cancel(task["task_id"], "cancelled: by the client")
+    assert outcome == "cancelled" and cancelled["status"] == "failed"
+    assert cancelled["error"] == "cancelled: by the client"
+    assert store.complete(task["task_id"], "w", finished()) is None
+    assert store.renew_lease(task["task_id"], "w", 30) is False
+    assert store.cancel(task["task_id"], "again") == ("finished", store.get(task["task_id"]))
+    assert store.cancel("nope", "x") == ("missing", None)
+
+
+def test_an_idempotency_key_stores_one_task_per_owner(store):
+    key = ("retry-1", "digest-a")
+    first = store.create_running(new_id(), REQUEST, "w", 30, owner="alice", idempotency=key)
+    again = store.create_running(new_id(), REQUEST, "w2", 30, owner="alice", idempotency=key)
+    at_hand = store.create_completed(REQUEST, "w", finished(), owner="alice", idempotency=key)
+    assert "replayed" not in first
+    assert again["replayed"] and again["task_id"] == first["task_id"]
+    assert at_hand["replayed"] and at_hand["task_id"] == first["task_id"]
+    assert again["request_digest"] == "digest-a"
+    other_owner = store.create_running(new_id(), REQUEST, "w", 30, owner="bob", idempotency=key)
+    anonymous = store.create_running(new_id(), REQUEST, "w", 30, idempotency=key)
+    anonymous_again = store.create_running(new_id(), REQUEST, "w", 30, idempotency=key)
+    assert len({first["task_id"], other_owner["task_id"], anonymous["task_id"]}) == 3
+    assert anonymous_again["task_id"] == anonymous["task_id"]
+    assert store.list_tasks(None, 0, 10)[1] == 3
+    # Deleting the task frees its key.
+    assert store.delete(first["task_id"])
+    fresh = store.create_running(new_id(), REQUEST, "w", 30, owner="alice", idempotency=key)
+    assert "replayed" not in fresh
+
+
+def test_concurrent_writers_on_one_file_store_one_task_per_idempotency_key(tmp_path):
+    """Two store objects (two SQLite connections, as during a store restart) and 16 threads:
+    the unique index, not a read-then-write, decides."""
+    path = tmp_path / "tasks.db"
+    stores = [TaskStore(path), TaskStore(path)]
+    results: list[dict] = []
+    start = threading.Barrier(16)
+
+    def create(index: int) -> None:
+        start.wait(timeout=30)
+        results.append(
+            stores[index % 2].create_running(
+                new_id(), REQUEST, f"w{index}", 30, owner="o", idempotency=("k", "d")
+            )
+        )
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 16
+    assert len({task["task_id"] for task in results}) == 1
+    assert sum(1 for task in results if not task.get("replayed")) == 1
+    assert stores[0].list_tasks(None, 0, 10)[1] == 1
+
+
+def test_purge_deletes_finished_tasks_older_than_the_cutoff_in_batches(store):
+    old = [run_to_completion(store)["task_id"] for _ in range(5)]
+    failed = store.create_running(new_id(), REQUEST, "w", 30)["task_id"]
+    store.fail(failed, "boom")
+    unfinished = store.create_running(new_id(), REQUEST, "w", 30)["task_id"]
+    store._db.execute("UPDATE tasks SET completed_at = completed_at - 100, created_at = 0")
+    recent = run_to_completion(store)["task_id"]
+    cutoff = time.time() - 50
+    assert store.purge_finished_before(cutoff, limit=4) == 4
+    assert store.purge_finished_before(cutoff, limit=4) == 2
+    assert store.purge_finished_before(cutoff, limit=4) == 0
+    assert all(store.get(task_id) is None for task_id in [*old, failed])
+    assert store.get(unfinished)["status"] == "running"
+    assert store.get(recent)["status"] == "completed"
+
+
+def test_a_row_whose_json_is_damaged_is_listed_with_what_is_unreadable(store):
+    task = store.create_running(new_id(), REQUEST, "w", 30)
+    store._db.execute(
+        "UPDATE tasks SET request_json = '{not json', notes_json = '[' WHERE task_id = ?",
+        (task["task_id"],),
+    )
+    [damaged], total = store.list_tasks(None, 0, 10)
+    assert total == 1 and damaged["request"] is None and damaged["notes"] == []
+    assert "stored request is not JSON" in damaged["unreadable"]
+    assert "stored notes is not JSON" in damaged["unreadable"]
