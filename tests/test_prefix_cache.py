@@ -127,3 +127,48 @@ def test_common_prefix_length():
     assert common_prefix_length((1, 2), (1, 2, 3)) == 2
     assert common_prefix_length((5,), (1,)) == 0
     assert common_prefix_length((), (1,)) == 0
+
+
+def test_entries_hold_at_most_max_tokens(tiny_model):
+    cache = PrefixCache(max_entries=4, min_tokens=4, max_tokens=10)
+    shared = list(range(100, 130))
+    first, second = cache.assign([[*shared, 1], [*shared, 2]], tiny_model)
+    assert first is second and first.tokens == tuple(shared[:10])
+    assert cache.stats()["cached_tokens"] == 10 and cache.stats()["max_tokens"] == 10
+    assert cache.assign([[*shared, 3]], tiny_model)[0] is first  # still a hit
+
+
+def test_custom_system_prompts_never_evict_the_shared_template(tiny_model):
+    """The shared instructions, used by many requests, then a run of new custom system prompts
+    (each pair sharing a prefix of its own) that makes the template the least recently used."""
+    cache = PrefixCache(max_entries=4, min_tokens=4)
+    template = list(range(500, 520))
+    for tail in range(3):
+        cache.assign([[*template, tail], [*template, tail + 10]], tiny_model)
+    for custom in range(10):
+        system_prompt = list(range(1000 + 50 * custom, 1000 + 50 * custom + 8))
+        cache.assign([[*system_prompt, 1], [*system_prompt, 2]], tiny_model)
+    assert cache.stats()["evictions"] > 0
+    hit = cache.assign([[*template, 99]], tiny_model)[0]
+    assert hit is not None and hit.tokens == tuple(template)
+
+
+def test_the_prefix_cache_is_part_of_the_kv_budget():
+    from deployments.engine.config import EngineConfig
+
+    without = EngineConfig(prefix_cache_entries=0).kv_cache_tokens()
+    default = EngineConfig()
+    assert default.kv_cache_tokens() - without == 8 * 1024
+    assert EngineConfig(prefix_cache_max_tokens=512).kv_cache_tokens() - without == 8 * 512
+    continuous = EngineConfig(engine="continuous", constrained_decoding=False)
+    assert continuous.kv_cache_tokens() == without  # no prefix cache there
+
+
+def test_the_engine_takes_prefix_cache_max_tokens_from_its_config(tiny_model_dir):
+    from deployments.engine import build_engine
+    from deployments.engine.config import EngineConfig
+
+    engine = build_engine(
+        EngineConfig(model_path=str(tiny_model_dir), engine="static", prefix_cache_max_tokens=77)
+    )
+    assert engine.prefix_cache.max_tokens == 77

@@ -60,6 +60,13 @@ class EngineConfig(BatchingConfig):
         description="Prompt prefixes whose KV cache the static engine keeps (least recently used "
         "go): a request starting with one prefills only the rest. 0 = off.",
     )
+    prefix_cache_max_tokens: int = Field(
+        1024,
+        ge=1,
+        le=8192,
+        description="Longest prompt prefix (in tokens) a prefix-cache entry holds; the entries' "
+        "KV (entries × this) is part of the budget precision auto plans for.",
+    )
     prefix_cache_min_tokens: int = Field(
         64,
         ge=1,
@@ -111,7 +118,14 @@ class EngineConfig(BatchingConfig):
         return self
 
     def kv_cache_tokens(self) -> int:
-        """KV cache a full batch can need: per request the template, the longest accepted
-        prompt and twice the script budget (a repair turn carries the failed reply back)."""
+        """KV cache the engine can hold at once: a full batch (per request the template, the
+        longest accepted prompt and twice the script budget: a repair turn carries the failed
+        reply back) plus the prefix cache's entries."""
         per_request = PROMPT_TEMPLATE_TOKENS + self.max_prompt_tokens + 2 * self.max_new_tokens
-        return self.max_batch_size * per_request
+        return self.max_batch_size * per_request + self.prefix_cache_tokens()
+
+    def prefix_cache_tokens(self) -> int:
+        """Most KV the static engine's prefix cache keeps; the continuous engine has none."""
+        if self.engine == "continuous":
+            return 0
+        return self.prefix_cache_entries * self.prefix_cache_max_tokens

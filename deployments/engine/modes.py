@@ -46,6 +46,7 @@ def build_engine(config: EngineConfig) -> ChatEngine:
             **common,
             prefix_cache_entries=config.prefix_cache_entries,
             prefix_cache_min_tokens=config.prefix_cache_min_tokens,
+            prefix_cache_max_tokens=config.prefix_cache_max_tokens,
         )
     return ContinuousBatchingEngine(
         **common,

@@ -3,9 +3,13 @@
 Every storyboard request starts with the same instructions, schema and example (hundreds of
 tokens); only its tail differs. Without this, each request pays that prefill again. Entries are
 found automatically: when a prompt shares at least `min_tokens` leading tokens with another
-prompt of its batch or with a recent one, that common prefix is prefilled once (batch of one) and
-kept, least recently used first out. In a batch, each row starts with its longest cached prefix
-and only the rest is prefilled; `layout_batch` lines rows up as
+prompt of its batch or with a recent one, that common prefix (at most `max_tokens` of it) is
+prefilled once (batch of one) and kept. The entries most requests started with (the shared
+instructions of each language: half the entries, by hits) are kept for good; the least recently
+used of the others goes first, so a run of new custom system prompts cannot push the shared
+instructions out. Entries hold at most `max_entries × max_tokens` tokens of KV, which the
+engine's KV budget (`EngineConfig.kv_cache_tokens`) plans for. In a batch, each row starts with
+its longest cached prefix and only the rest is prefilled; `layout_batch` lines rows up as
 [padding · cached prefix] [padding · rest], so rows with different prefixes share one
 `generate()` call (positions come from the attention mask, so padding in the middle is harmless).
 The engine runs rows without a cached prefix in a call of their own.
@@ -28,21 +32,24 @@ RECENT_PROMPTS = 16  # prompts remembered to discover a shared prefix across bat
 class CachedPrefix:
     tokens: tuple[int, ...]
     keys_values: list[tuple[torch.Tensor, torch.Tensor]]  # per layer, batch of one
+    hits: int = 0  # requests that started with it
 
     def __len__(self) -> int:
         return len(self.tokens)
 
 
 class PrefixCache:
-    def __init__(self, max_entries: int, min_tokens: int):
+    def __init__(self, max_entries: int, min_tokens: int, max_tokens: int = 1024):
         self.max_entries = max_entries
         self.min_tokens = min_tokens
+        self.max_tokens = max_tokens
         self._entries: OrderedDict[tuple[int, ...], CachedPrefix] = OrderedDict()
         self._recent: deque[tuple[int, ...]] = deque(maxlen=RECENT_PROMPTS)
         self.hits = 0
         self.misses = 0
         self.reused_tokens = 0
         self.prefilled_prefixes = 0
+        self.evictions = 0
 
     @property
     def enabled(self) -> bool:
@@ -67,6 +74,7 @@ class PrefixCache:
                 self.misses += 1
             else:
                 self.hits += 1
+                prefix.hits += 1
                 self.reused_tokens += len(prefix)
                 self._entries.move_to_end(prefix.tokens)
         return assigned
@@ -79,6 +87,9 @@ class PrefixCache:
             "misses": self.misses,
             "reused_tokens": self.reused_tokens,
             "prefilled_prefixes": self.prefilled_prefixes,
+            "evictions": self.evictions,
+            "cached_tokens": sum(len(tokens) for tokens in self._entries),
+            "max_tokens": self.max_tokens,
         }
 
     def _longest_cached_prefix(self, prompt: tuple[int, ...]) -> CachedPrefix | None:
@@ -105,7 +116,7 @@ class PrefixCache:
             for other in [*prompts[:index], *prompts[index + 1 :], *self._recent]:
                 if other[: self.min_tokens] == head:  # cheap test before the exact length
                     longest = max(longest, common_prefix_length(prompt, other))
-            longest = min(longest, len(prompt) - 1)
+            longest = min(longest, len(prompt) - 1, self.max_tokens)
             if longest >= self.min_tokens:
                 found.append(prompt[:longest])
         return found
@@ -118,7 +129,17 @@ class PrefixCache:
         self._entries[tokens] = CachedPrefix(tokens, [(keys, values) for keys, values, _ in cache])
         self.prefilled_prefixes += 1
         while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+            self._evict_one()
+
+    def _evict_one(self) -> None:
+        """The least recently used entry that is not among the most used half."""
+        by_hits = sorted(reversed(self._entries.values()), key=lambda e: e.hits, reverse=True)
+        kept = {id(entry) for entry in by_hits[: self.max_entries // 2] if entry.hits}
+        for tokens, entry in self._entries.items():  # least recently used first
+            if id(entry) not in kept:
+                del self._entries[tokens]
+                self.evictions += 1
+                return
 
 
 def common_prefix_length(a: tuple[int, ...], b: tuple[int, ...]) -> int:

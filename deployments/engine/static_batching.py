@@ -66,12 +66,15 @@ class StaticBatchingEngine(CheckpointEngine):
         *checkpoint_args: Any,
         prefix_cache_entries: int = 8,
         prefix_cache_min_tokens: int = 64,
+        prefix_cache_max_tokens: int = 1024,
         **checkpoint_kwargs: Any,
     ):
         """Checkpoint arguments as `CheckpointEngine` takes them; prefix-cache knobs by name."""
         super().__init__(model_path, *checkpoint_args, **checkpoint_kwargs)
         self.oom_batch_splits = 0
-        self.prefix_cache = PrefixCache(prefix_cache_entries, prefix_cache_min_tokens)
+        self.prefix_cache = PrefixCache(
+            prefix_cache_entries, prefix_cache_min_tokens, prefix_cache_max_tokens
+        )
         self._generate_lock = threading.Lock()
         self._busy_since: float | None = None
 
