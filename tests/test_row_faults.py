@@ -175,3 +175,31 @@ def test_requests_are_cut_to_the_context_and_one_that_cannot_fit_fails_alone(
     assert fits.prompt_tokens + fits.completion_tokens == 64
     assert isinstance(too_long, RowFailed) and "context is 64" in str(too_long)
     assert small.completion_tokens == 3
+
+
+def test_the_continuous_engine_cancels_a_request_whose_caller_has_gone(tiny_model_dir):
+    engine = ContinuousBatchingEngine(str(tiny_model_dir), device="cpu")
+    engine.start()
+    model = engine._model.model
+    forward = model.forward
+    passes = [0]
+
+    def counting(*args, **kwargs):
+        passes[0] += 1
+        return forward(*args, **kwargs)
+
+    model.forward = counting
+    try:
+        short, long = engine.generate(
+            [
+                ask("short", max_new_tokens=5, ignore_eos=True),
+                ask("a very long reply", max_new_tokens=4000, ignore_eos=True),
+            ],
+            [lambda: False, lambda: passes[0] >= 10],
+        )
+        assert short.completion_tokens == 5
+        assert isinstance(long, RequestCancelled)
+        assert engine.status()["counters"]["in_flight"] == 0
+    finally:
+        engine.sleep()
+    assert passes[0] < 2000  # it stopped long before its 4000 tokens
