@@ -81,6 +81,13 @@ class Settings(BaseSettings, ChatGLMConfig):
         description="A running task whose worker has not renewed its lease for this long is "
         "taken over by another ingress replica.",
     )
+    task_retention_s: float = Field(
+        7 * 86400.0,
+        ge=0.0,
+        le=3650 * 86400.0,
+        description="Finished tasks (and their Idempotency-Keys) are deleted this long after "
+        "they finished (0 = keep forever).",
+    )
     task_max_attempts: int = Field(
         3, ge=1, le=20, description="Workers that may die on one task before it is marked failed."
     )
@@ -93,7 +100,10 @@ class Settings(BaseSettings, ChatGLMConfig):
         "new tasks get 503 with Retry-After (accepted ones are never dropped).",
     )
     overload_retry_after_s: int = Field(
-        5, ge=1, le=3600, description="Retry-After (seconds) sent with an overload 503."
+        5,
+        ge=1,
+        le=3600,
+        description="Retry-After (seconds) sent with a 503: overload, or the task store down.",
     )
     generation_timeout_s: float = Field(
         90.0,
@@ -122,6 +132,11 @@ class Settings(BaseSettings, ChatGLMConfig):
     admin_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="Keys for /api/model/load and /api/model/unload (also valid elsewhere).",
+    )
+    allow_unauthenticated: bool = Field(
+        False,
+        description="Serve /api without keys even when Serve's HTTP proxy listens on a "
+        "non-loopback address (otherwise the app refuses to start there without keys).",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -20,6 +20,7 @@ ERROR_TYPES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
@@ -35,6 +36,15 @@ current_request_id: ContextVar[str | None] = ContextVar("current_request_id", de
 
 class Overloaded(Exception):
     """This replica holds as much unfinished work as it may: the client should retry later."""
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class StoreUnavailable(Exception):
+    """The task store cannot answer now (its replica dead or restarting, the disk full, the
+    SQLite file locked): 503 + Retry-After, never a 500."""
 
     def __init__(self, message: str, retry_after_s: int):
         super().__init__(message)
@@ -86,6 +96,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Overloaded)
     async def on_overload(request: Request, error: Overloaded):
+        return error_response(503, str(error), headers={"Retry-After": str(error.retry_after_s)})
+
+    @app.exception_handler(StoreUnavailable)
+    async def on_store_outage(request: Request, error: StoreUnavailable):
+        logger.warning(
+            "task store unavailable on %s %s: %s", request.method, request.url.path, error
+        )
         return error_response(503, str(error), headers={"Retry-After": str(error.retry_after_s)})
 
     @app.exception_handler(StarletteHTTPException)

@@ -13,6 +13,7 @@ from serve_app.errors import install_error_handlers
 from serve_app.middleware import CORSFromSettingsMiddleware, RequestContextMiddleware
 from serve_app.pipeline import ScriptPipeline
 from serve_app.routes import health, model, tasks
+from serve_app.routes.health import ModelHealth
 from serve_app.security import AccessPolicy
 from serve_app.tasks import TaskRunner
 
@@ -50,10 +51,11 @@ class Ingress:
         settings: Settings,
     ):
         self.chat = chat
-        self.store = store
         self.settings = settings
         warm_up()  # this replica writes fallbacks too (the model known to be down, or failing)
         self.access_policy = AccessPolicy.from_settings(settings)
         self.pipeline = ScriptPipeline(chat, processor, settings)
         self.tasks = TaskRunner(store, self.pipeline, settings)
-        self.tasks.start_adopting_orphans()
+        self.store = self.tasks.store
+        self.model_health = ModelHealth(chat)
+        self.tasks.start_background_work()

@@ -36,7 +36,9 @@ class TaskResponse(BaseModel):
     status: TaskStatus
     progress: int = Field(ge=0, le=100)
     prompt: str
-    request: ScriptRequest
+    request: ScriptRequest | None = Field(
+        description="null only for a stored row that no longer validates (`error` says why)."
+    )
     result: VideoScript | None = None
     source: ScriptSource | None = None
     fallback_reason: str | None = Field(None, description="Why the fallback wrote the script.")
@@ -52,6 +54,11 @@ class TaskResponse(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    expires_at: datetime | None = Field(
+        None,
+        description="When a finished task is deleted (`task_retention_s` after it finished); "
+        "null while unfinished, or when tasks are kept forever.",
+    )
     timings: TaskTimings = Field(default_factory=TaskTimings)
 
 

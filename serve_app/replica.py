@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
     from serve_app.config import Settings
     from serve_app.pipeline import ScriptPipeline
+    from serve_app.routes.health import ModelHealth
     from serve_app.security import AccessPolicy
+    from serve_app.store_client import StoreClient
     from serve_app.tasks import TaskRunner
 
 
@@ -25,9 +27,10 @@ class IngressReplica(Protocol):
     settings: Settings
     access_policy: AccessPolicy
     chat: DeploymentHandle
-    store: DeploymentHandle
+    store: StoreClient
     pipeline: ScriptPipeline
     tasks: TaskRunner
+    model_health: ModelHealth
 
 
 def ingress_replica() -> IngressReplica:

@@ -3,7 +3,9 @@
 Accepted work is in SQLite before the client hears 202. The replica that accepted a task runs
 it; if that replica dies, the lease runs out and any ingress replica adopts the task. A replica
 refuses new work (before storing anything) once it holds `max_unfinished_tasks`, so a burst is
-shed at the door instead of piling up behind the model.
+shed at the door instead of piling up behind the model. A replica that loses a task's lease
+(deleted, cancelled, taken over) stops its work on it, so no task runs twice; finished tasks
+are deleted after `task_retention_s`.
 """
 
 from __future__ import annotations
@@ -11,51 +13,72 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
+import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
 from ray.serve.handle import DeploymentHandle
 
 from deployments.storyboard.hints import apply_hints
 from serve_app.config import Settings
-from serve_app.errors import Overloaded
+from serve_app.errors import FieldError, Overloaded
 from serve_app.pipeline import ScriptPipeline
-from serve_app.protocol import ScriptRequest, TaskResponse, TaskStatus, TaskTimings
+from serve_app.protocol import ScriptRequest, TaskStatus
+from serve_app.store_client import StoreClient
 
 logger = logging.getLogger("ray.serve")
+
+IDEMPOTENCY_HEADER = "header.idempotency-key"
+POLL_S = 0.25  # how often a wait on another worker's task asks the store
+PURGE_BATCH = 500  # finished tasks deleted per store call (the store answers others between)
+PURGE_MAX_BATCHES = 20  # per round; the next round continues
+PURGE_INTERVAL_S = 60.0
 
 
 class TaskRunner:
     def __init__(self, store: DeploymentHandle, pipeline: ScriptPipeline, settings: Settings):
-        self.store = store
+        self.store = StoreClient(store, settings.overload_retry_after_s)
         self.pipeline = pipeline
         self.lease_s = settings.task_lease_s
         self.max_attempts = settings.task_max_attempts
         self.max_unfinished = settings.max_unfinished_tasks
         self.retry_after_s = settings.overload_retry_after_s
+        self.retention_s = settings.task_retention_s
         self._being_accepted = 0
         self._cancel_reasons: dict[str, str] = {}
         self.worker_id = f"ingress-{uuid.uuid4().hex[:12]}"
         self._running: dict[str, asyncio.Task] = {}
-        self._adopter: asyncio.Task | None = None
+        self._background: list[asyncio.Task] = []
 
-    def start_adopting_orphans(self) -> None:
-        """Begin the loop that takes over tasks whose worker died (needs a running event loop)."""
-        self._adopter = asyncio.create_task(self._adopt_orphans_forever())
+    def start_background_work(self) -> None:
+        """Begin adopting orphans and deleting expired tasks (needs a running event loop)."""
+        self._background = [
+            asyncio.create_task(self._adopt_orphans_forever()),
+            asyncio.create_task(self._purge_expired_forever()),
+        ]
 
     @property
     def unfinished(self) -> int:
         return len(self._running) + self._being_accepted
 
-    async def submit(self, request: ScriptRequest) -> dict[str, Any]:
+    async def submit(
+        self,
+        request: ScriptRequest,
+        owner: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
         """Store the task and start it; Overloaded (nothing stored) when the replica is full.
 
         A script the pipeline has at hand (cached, or the fallback while the model is known to
         be down) is stored already finished, in that one call. A length or scene count the
-        prompt states fills what the request left out, for every path (notes say so).
+        prompt states fills what the request left out, for every path (notes say so). With an
+        `idempotency_key` the owner used before, the task stored then comes back instead,
+        marked `replayed` (FieldError when that task was for a different request).
         """
         if self.unfinished >= self.max_unfinished:
             raise Overloaded(
@@ -63,34 +86,56 @@ class TaskRunner:
                 f"{self.max_unfinished}); retry later",
                 self.retry_after_s,
             )
+        idempotency = None
+        if idempotency_key is not None:
+            idempotency = (idempotency_key, request_digest(request))
         request, notes = apply_hints(request)
         stored_request = request.model_dump(mode="json")
         at_hand = self.pipeline.script_at_hand(request)
         if at_hand is not None:
-            return await self._store_finished(stored_request, at_hand, notes)
-        return await self._store_and_run(stored_request, request, notes)
+            task = await self._store_finished(stored_request, at_hand, notes, owner, idempotency)
+        elif idempotency is not None:
+            task = await self._store_then_run(stored_request, request, notes, owner, idempotency)
+        else:
+            task = await self._store_and_run(stored_request, request, notes, owner)
+        if task.get("replayed") and idempotency and task["request_digest"] != idempotency[1]:
+            raise FieldError(
+                IDEMPOTENCY_HEADER,
+                f"{idempotency_key!r} was used before with a different request body; send a "
+                "new key for a new request",
+            )
+        return task
 
     async def _store_finished(
-        self, stored_request: dict[str, Any], outcome: dict[str, Any], notes: tuple[str, ...]
+        self,
+        stored_request: dict[str, Any],
+        outcome: dict[str, Any],
+        notes: tuple[str, ...],
+        owner: str | None,
+        idempotency: tuple[str, str] | None,
     ) -> dict[str, Any]:
         self._being_accepted += 1
         try:
-            return await self.store.create_completed.remote(
-                stored_request, self.worker_id, outcome, notes
+            return await self.store.create_completed(
+                stored_request, self.worker_id, outcome, notes, owner, idempotency
             )
         finally:
             self._being_accepted -= 1
 
     async def _store_and_run(
-        self, stored_request: dict[str, Any], request: ScriptRequest, notes: tuple[str, ...]
+        self,
+        stored_request: dict[str, Any],
+        request: ScriptRequest,
+        notes: tuple[str, ...],
+        owner: str | None,
     ) -> dict[str, Any]:
         """The stored task, running under this worker's lease. The model work starts while the
         row is being written (one store call less on the way to the script); the row is there
         before anyone hears of the task, and before the runner writes to it."""
         task_id = uuid.uuid4().hex
         stored = asyncio.ensure_future(
-            self.store.create_running.remote(
-                task_id, stored_request, self.worker_id, self.lease_s, notes
+            self.store.create_running(
+                task_id, stored_request, self.worker_id, self.lease_s, notes, owner
             )
         )
         self._run_in_background(task_id, functools.partial(self._run, task_id, request, stored))
@@ -102,23 +147,64 @@ class TaskRunner:
                 runner.cancel()  # not accepted: nothing may run for it
             raise
 
+    async def _store_then_run(
+        self,
+        stored_request: dict[str, Any],
+        request: ScriptRequest,
+        notes: tuple[str, ...],
+        owner: str | None,
+        idempotency: tuple[str, str],
+    ) -> dict[str, Any]:
+        """As `_store_and_run`, but the model work starts only once the row is written: the
+        key may name a task stored before, and then nothing new may run."""
+        task_id = uuid.uuid4().hex
+        self._being_accepted += 1
+        try:
+            task = await self.store.create_running(
+                task_id, stored_request, self.worker_id, self.lease_s, notes, owner, idempotency
+            )
+        finally:
+            self._being_accepted -= 1
+        if not task.get("replayed"):
+            self._run_in_background(task_id, functools.partial(self._run, task_id, request))
+        return task
+
     async def wait(self, task_id: str, timeout_s: float) -> dict[str, Any] | None:
-        """The finished task once this replica has run it; None after `timeout_s`, or when
-        another worker has it."""
+        """The task once finished, or as it stands after `timeout_s`; None when it is gone.
+        A task this replica runs is awaited; another worker's (a replayed request, an adopted
+        task) is read from the store every POLL_S."""
+        deadline = time.monotonic() + timeout_s
         running = self._running.get(task_id)
-        if running is None:
-            return None
-        # A runner that failed (e.g. the store restarting) leaves the task to its lease; the
-        # route then answers with what the store holds, never with a 500.
-        with contextlib.suppress(TimeoutError, Exception):
-            return await asyncio.wait_for(asyncio.shield(running), timeout_s)
-        return None
+        if running is not None:
+            # asyncio.wait: neither the runner's failure nor its cancellation (a lost lease)
+            # reaches this caller; only this caller's own cancellation does.
+            await asyncio.wait({running}, timeout=timeout_s)
+            if running.done() and not running.cancelled() and running.exception() is None:
+                finished = running.result()
+                if finished is not None:
+                    return finished
+        return await self._poll_until_finished(task_id, deadline)
+
+    async def _poll_until_finished(self, task_id: str, deadline: float) -> dict[str, Any] | None:
+        while True:
+            task = await self.store.get(task_id)
+            remaining = deadline - time.monotonic()
+            if task is None or is_finished(task) or remaining <= 0:
+                return task
+            await asyncio.sleep(min(POLL_S, remaining))
 
     def cancel(self, task_id: str, reason: str) -> None:
         """Stop running a task: its pending model call is cancelled and it fails with `reason`."""
         running = self._running.get(task_id)
         if running is not None:
             self._cancel_reasons[task_id] = reason
+            running.cancel()
+
+    def stop(self, task_id: str) -> None:
+        """Stop running a task that is no longer this worker's (its row is left as it is)."""
+        running = self._running.get(task_id)
+        if running is not None:
+            self._cancel_reasons.pop(task_id, None)
             running.cancel()
 
     def _run_in_background(
@@ -137,7 +223,7 @@ class TaskRunner:
 
     async def _resume(self, task_id: str, request: ScriptRequest) -> dict[str, Any] | None:
         """Run an adopted task: mark it running under this worker first."""
-        if await self.store.start.remote(task_id, self.worker_id, self.lease_s) is None:
+        if await self.store.start(task_id, self.worker_id, self.lease_s) is None:
             return None  # deleted, or finished by another worker meanwhile
         return await self._run(task_id, request)
 
@@ -146,90 +232,127 @@ class TaskRunner:
     ) -> dict[str, Any] | None:
         """Run a task this worker holds the lease of to its end; the finished task, or None
         when it was gone meanwhile. `stored`: the call writing the task's row, if in flight."""
-        heartbeat = asyncio.create_task(self._renew_lease(task_id))
+        lease = asyncio.create_task(self._keep_lease(task_id))
         try:
             result = await self.pipeline.write_script(request)
             if stored is not None:
                 await stored
-            finished = await self.store.complete.remote(task_id, self.worker_id, result)
+            finished = await self.store.complete(task_id, self.worker_id, result)
             if finished is None:
                 logger.info("task %s was deleted or taken over before it finished", task_id)
             return finished
         except asyncio.CancelledError:
-            # Cancelled on purpose → failed with the reason; by a shutdown → left to the lease,
-            # so another replica (or this app after a restart) resumes it.
+            # Cancelled on purpose → failed with the reason; by a shutdown or a lost lease →
+            # left as it is (another replica resumes it, or already has it).
             reason = self._cancel_reasons.pop(task_id, None)
             if reason is not None:
-                await self.store.fail.remote(task_id, reason)
+                try:
+                    await self.store.fail(task_id, reason)
+                except Exception as error:  # the lease runs out; an adopter sees it unfinished
+                    logger.warning("could not mark task %s cancelled: %r", task_id, error)
             raise
         except Exception as error:
             logger.exception("task %s failed", task_id)
-            return await self.store.fail.remote(task_id, f"{type(error).__name__}: {error}"[:500])
+            return await self.store.fail(task_id, f"{type(error).__name__}: {error}"[:500])
         finally:
-            heartbeat.cancel()
+            lease.cancel()
 
-    async def _renew_lease(self, task_id: str) -> None:
+    async def _keep_lease(self, task_id: str) -> None:
+        """Renew the lease every third of it. A renewal the store refuses (the task deleted,
+        cancelled, finished or taken over) stops the work at once; renewals that fail (the
+        store away) are retried until the lease would have run out, then the work stops too,
+        since another replica may adopt the task from then on."""
+        held_until = time.monotonic() + self.lease_s
         while True:
             await asyncio.sleep(self.lease_s / 3)
+            asked_at = time.monotonic()
             try:
-                await self.store.renew_lease.remote(task_id, self.worker_id, self.lease_s)
-            except Exception as error:  # the store restarting must not kill the task
-                logger.warning("could not renew the lease of task %s: %r", task_id, error)
+                held = await self.store.renew_lease(task_id, self.worker_id, self.lease_s)
+            except Exception as error:
+                if time.monotonic() < held_until:
+                    logger.warning("could not renew the lease of task %s: %r", task_id, error)
+                    continue
+                logger.warning("task %s: lease expired while the store was away; stopping", task_id)
+                self.stop(task_id)
+                return
+            if not held:
+                logger.info("task %s is no longer this worker's; stopping its work", task_id)
+                self.stop(task_id)
+                return
+            held_until = asked_at + self.lease_s
+
+    async def adopt_orphans_once(self) -> list[str]:
+        """Take over tasks whose worker died, each on its own: a row whose request no longer
+        validates is failed with the reason and the others still run. Their ids."""
+        capacity = self.max_unfinished - self.unfinished
+        if capacity <= 0:
+            return []
+        adopted = []
+        for task in await self.store.adopt_orphans(
+            self.worker_id, self.lease_s, self.max_attempts, capacity
+        ):
+            task_id = task["task_id"]
+            try:
+                request = stored_request(task)
+            except ValueError as error:
+                logger.warning("task %s cannot run: %s", task_id, error)
+                await self.store.fail(task_id, f"invalid stored request: {error}"[:500])
+                continue
+            logger.info("adopting task %s (attempt %d)", task_id, task["attempts"])
+            self._run_in_background(task_id, functools.partial(self._resume, task_id, request))
+            adopted.append(task_id)
+        return adopted
 
     async def _adopt_orphans_forever(self) -> None:
         while True:
             try:
-                capacity = self.max_unfinished - self.unfinished
-                orphans = (
-                    await self.store.adopt_orphans.remote(
-                        self.worker_id, self.lease_s, self.max_attempts, capacity
-                    )
-                    if capacity > 0
-                    else []
-                )
-                for task in orphans:
-                    logger.info("adopting task %s (attempt %d)", task["task_id"], task["attempts"])
-                    request = ScriptRequest.model_validate(task["request"])
-                    self._run_in_background(
-                        task["task_id"], functools.partial(self._resume, task["task_id"], request)
-                    )
+                await self.adopt_orphans_once()
             except Exception as error:
                 logger.warning("orphan sweep failed: %r", error)
             await asyncio.sleep(self.lease_s / 2)
 
+    async def purge_expired_once(self) -> int:
+        """Delete tasks finished more than `task_retention_s` ago, in bounded batches; how many.
+        A task's Idempotency-Key goes with it."""
+        if self.retention_s == 0:
+            return 0
+        cutoff = time.time() - self.retention_s
+        deleted = 0
+        for _ in range(PURGE_MAX_BATCHES):
+            batch = await self.store.purge_finished_before(cutoff, PURGE_BATCH)
+            deleted += batch
+            if batch < PURGE_BATCH:
+                break
+        if deleted:
+            logger.info("deleted %d tasks finished before the retention period", deleted)
+        return deleted
+
+    async def _purge_expired_forever(self) -> None:
+        interval = min(PURGE_INTERVAL_S, max(1.0, self.retention_s / 10))
+        while self.retention_s:
+            with contextlib.suppress(Exception):  # the store away: the next round catches up
+                await self.purge_expired_once()
+            await asyncio.sleep(interval)
+
+
+def stored_request(task: dict[str, Any]) -> ScriptRequest:
+    """The task's request as a ScriptRequest; ValueError saying why a stored one is not."""
+    if task.get("unreadable") or task.get("request") is None:
+        raise ValueError(task.get("unreadable") or "no request stored")
+    try:
+        return ScriptRequest.model_validate(task["request"])
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}" for e in error.errors()
+        )
+        raise ValueError(problems) from None
+
+
+def request_digest(request: ScriptRequest) -> str:
+    """What "the same request body" means for an Idempotency-Key: the validated request."""
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
 
 def is_finished(task: dict[str, Any]) -> bool:
     return task["status"] in (TaskStatus.COMPLETED, TaskStatus.FAILED)
-
-
-def as_datetime(timestamp: float | None) -> datetime | None:
-    return datetime.fromtimestamp(timestamp, tz=UTC) if timestamp else None
-
-
-def elapsed_ms(start: float | None, end: float | None) -> float | None:
-    return round((end - start) * 1000, 1) if start and end else None
-
-
-def to_task_response(task: dict[str, Any]) -> TaskResponse:
-    return TaskResponse(
-        task_id=task["task_id"],
-        status=task["status"],
-        progress=task["progress"],
-        prompt=task["request"]["prompt"],
-        request=ScriptRequest.model_validate(task["request"]),
-        result=task["result"],
-        source=task["source"],
-        fallback_reason=task["fallback_reason"],
-        fallback_template=task.get("fallback_template"),
-        notes=task.get("notes", []),
-        error=task["error"],
-        attempts=task["attempts"],
-        created_at=as_datetime(task["created_at"]),
-        started_at=as_datetime(task["started_at"]),
-        completed_at=as_datetime(task["completed_at"]),
-        timings=TaskTimings(
-            queued_ms=elapsed_ms(task["created_at"], task["started_at"]),
-            generation_ms=task["generation_ms"],
-            total_ms=elapsed_ms(task["created_at"], task["completed_at"]),
-        ),
-    )

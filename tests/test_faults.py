@@ -1,7 +1,8 @@
 """Replica kills under load and a whole-app restart, on a real local Ray cluster.
 
 Each deployment's replica actor is killed with `ray.kill` while tasks are in flight; Serve
-starts a new one, and every accepted task still ends `completed` or `failed` with a reason.
+starts a new one, and every accepted task still ends `completed` or `failed` with a reason;
+while the task store is away, routes answer 503 + Retry-After (or wait), never 500.
 Then Serve is shut down and deployed again on the same SQLite file: nothing is lost.
 """
 
@@ -115,6 +116,27 @@ def test_killing_the_ingress_under_load_hands_its_tasks_to_the_next_one(app):
     assert_nothing_lost(tasks)
     assert [task["status"] for task in tasks] == ["completed"] * len(tasks)
     assert any(task["attempts"] >= 2 for task in tasks), "no task was adopted"
+
+
+def test_killing_the_task_store_answers_503_or_waits_never_500(app):
+    task_ids = submit(app, 4, "harbour at dawn")
+    assert kill_replicas("TaskStore") == 1
+    answers: list[httpx.Response] = []
+    deadline = time.monotonic() + 90
+    with app.client() as client:
+        while time.monotonic() < deadline:
+            answers.append(client.get("/api/tasks/", timeout=60))
+            answers.append(client.post("/api/tasks/", json={"prompt": "pier"}, timeout=60))
+            if answers[-1].status_code == 202 and answers[-2].status_code == 200:
+                break
+            time.sleep(0.1)
+    codes = [answer.status_code for answer in answers]
+    assert 500 not in codes and set(codes) <= {200, 202, 503}, codes
+    assert codes[-2:] == [200, 202], "the store never came back"
+    unavailable = [answer for answer in answers if answer.status_code == 503]
+    assert all(answer.headers.get("retry-after") for answer in unavailable)
+    assert all(answer.json()["error"]["type"] == "service_unavailable" for answer in unavailable)
+    assert_nothing_lost(final_tasks(app, task_ids))
 
 
 def test_a_restart_keeps_finished_tasks_and_resumes_unfinished_ones(

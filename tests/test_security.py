@@ -1,19 +1,25 @@
-"""Access policy, prompt limits and the request middlewares, without Ray (fast)."""
+"""Access policy, key ids, the refusal to serve the network without keys and the request
+middlewares, without Ray (fast). Prompt limits: tests/test_limits.py."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+import yaml
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from deployments.storyboard.language import estimated_tokens
 from serve_app.config import Settings
-from serve_app.errors import FieldError, install_error_handlers
+from serve_app.errors import install_error_handlers
 from serve_app.middleware import CORSFromSettingsMiddleware, RequestContextMiddleware
 from serve_app.security import (
     AccessPolicy,
-    check_prompt_limits,
+    InsecureExposure,
+    key_id,
+    refuse_unauthenticated_exposure,
     replica_access_policy,
     require_admin_key,
     require_api_key,
@@ -41,23 +47,6 @@ def test_the_policy_reads_the_key_file_and_admin_keys(tmp_path):
 
 def test_no_keys_means_authentication_is_off():
     assert not AccessPolicy([], []).enabled
-
-
-@pytest.mark.parametrize(
-    ("text", "tokens"), [("森林探险", 4), ("forest", 2), ("森林 walk", 2 + 2), ("", 0)]
-)
-def test_token_estimate_counts_cjk_per_character_and_other_text_per_four(text, tokens):
-    assert estimated_tokens(text) == tokens
-
-
-def test_prompt_limits_name_the_field_and_the_unit():
-    settings = Settings(max_prompt_chars=10, max_prompt_tokens=3)
-    with pytest.raises(FieldError, match="characters"):
-        check_prompt_limits("x" * 11, settings)
-    with pytest.raises(FieldError, match="tokens") as error:
-        check_prompt_limits("森林探险", settings)
-    assert error.value.field == "body.prompt"
-    check_prompt_limits("森林", settings)
 
 
 @pytest.fixture
@@ -116,3 +105,73 @@ def test_cors_answers_only_configured_origins(guarded_client):
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_key_file_is_read_again_when_it_changes(tmp_path):
+    key_file = tmp_path / "keys"
+    key_file.write_text("first\n")
+    policy = AccessPolicy.from_settings(Settings(api_key_file=key_file))
+    assert policy.accepts("first") and not policy.accepts("second")
+    key_file.write_text("second\n")
+    stamp = key_file.stat()
+    # Same size and a coarse clock could hide the change; the mtime moves it on for certain.
+    os.utime(key_file, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000_000))
+    assert policy.accepts("second") and not policy.accepts("first")
+
+
+def test_a_key_file_that_vanishes_keeps_the_keys_last_read(tmp_path):
+    key_file = tmp_path / "keys"
+    key_file.write_text("kept\n")
+    policy = AccessPolicy.from_settings(Settings(api_key_file=key_file))
+    key_file.unlink()
+    assert policy.accepts("kept")
+
+
+def test_an_empty_key_file_admits_nobody_rather_than_everybody(tmp_path):
+    key_file = tmp_path / "keys"
+    key_file.write_text("# no keys yet\n")
+    policy = AccessPolicy.from_settings(Settings(api_key_file=key_file))
+    assert policy.enabled and not policy.accepts("")
+
+
+def test_a_key_id_names_the_key_without_revealing_it():
+    assert key_id("alpha") == key_id("alpha") != key_id("beta")
+    assert "alpha" not in key_id("alpha") and len(key_id("alpha")) == 24
+    assert int(key_id("alpha"), 16) >= 0  # hex
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "my-host.example"])
+def test_no_keys_on_a_reachable_address_refuses_to_start_and_says_how_to_fix_it(host):
+    with pytest.raises(InsecureExposure) as refused:
+        refuse_unauthenticated_exposure(Settings(), host)
+    message = str(refused.value)
+    assert host in message and "http_options.host" in message
+    for setting in ("api_keys", "api_key_file", "allow_unauthenticated", "127.0.0.1"):
+        assert setting in message
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_loopback_stays_open_without_keys(host):
+    refuse_unauthenticated_exposure(Settings(), host)
+
+
+def test_keys_or_an_explicit_choice_allow_a_reachable_address(tmp_path):
+    refuse_unauthenticated_exposure(Settings(api_keys=["k"]), "0.0.0.0")
+    refuse_unauthenticated_exposure(Settings(admin_api_keys=["k"]), "0.0.0.0")
+    (tmp_path / "keys").write_text("k\n")
+    refuse_unauthenticated_exposure(Settings(api_key_file=tmp_path / "keys"), "0.0.0.0")
+    refuse_unauthenticated_exposure(Settings(allow_unauthenticated=True), "0.0.0.0")
+
+
+def test_the_gpu_config_as_shipped_refuses_to_start_and_the_cpu_profile_starts():
+    def check(config_file: str) -> None:
+        config = yaml.safe_load((ROOT / config_file).read_text())
+        args = config["applications"][0]["args"]
+        refuse_unauthenticated_exposure(Settings(**args), config["http_options"]["host"])
+
+    with pytest.raises(InsecureExposure, match=r"0\.0\.0\.0"):
+        check("serve_config.yaml")
+    check("serve_config.cpu.yaml")

@@ -8,7 +8,9 @@ from fastapi import Depends
 
 from serve_app.protocol import ErrorResponse
 from serve_app.replica import IngressReplica, ingress_replica
-from serve_app.security import require_admin_key, require_api_key
+from serve_app.security import CallerOfRequest, require_admin_key, require_api_key
+
+__all__ = ["ADMIN_KEY", "API_KEY", "CallerOfRequest", "Replica", "documented_errors"]
 
 
 async def replica() -> IngressReplica:

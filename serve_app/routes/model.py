@@ -15,7 +15,10 @@ router = APIRouter(prefix="/api/model", tags=["model"])
 
 
 @router.get(
-    "/status", response_model=ModelStatus, responses=documented_errors(404), dependencies=API_KEY
+    "/status",
+    response_model=ModelStatus,
+    responses=documented_errors(404, 503),
+    dependencies=API_KEY,
 )
 async def model_status(replica: Replica) -> dict[str, Any]:
     return await _model_status(replica, replica.chat.status.remote())
@@ -41,5 +44,6 @@ async def unload_model(replica: Replica) -> dict[str, Any]:
 
 
 async def _model_status(replica: IngressReplica, model_call) -> dict[str, Any]:
-    model, scripts = await asyncio.gather(model_call, replica.store.source_counts.remote())
+    model, scripts = await asyncio.gather(model_call, replica.store.source_counts())
+    replica.model_health.forget()  # /health on this replica tells what was just seen or done
     return {**model, "scripts": scripts, "cache": replica.pipeline.cache_stats()}

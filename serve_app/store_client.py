@@ -1,0 +1,112 @@
+"""The ingress side of the task store: its calls, with every outage turned into one error.
+
+The TaskStore deployment can be away for a moment (its replica dead and being replaced, the
+disk full, the SQLite file locked). Routes must then answer 503 + Retry-After, never 500, so
+each call here turns those failures into StoreUnavailable (serve_app/errors.py maps it), and a
+call that hangs while the store restarts gives up after STORE_CALL_TIMEOUT_S.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from typing import Any
+
+from ray.exceptions import RayActorError
+from ray.serve.exceptions import (
+    BackPressureError,
+    DeploymentUnavailableError,
+    ReplicaUnavailableError,
+)
+from ray.serve.handle import DeploymentHandle
+
+from serve_app.errors import StoreUnavailable
+
+STORE_CALL_TIMEOUT_S = 15.0  # statements take milliseconds; longer = the store is away
+# What "the store cannot answer now" looks like from here. sqlite3's errors arrive wrapped as
+# RayTaskError(OperationalError), which is an OperationalError too.
+STORE_OUTAGES = (
+    RayActorError,  # the replica died, or is unreachable (ActorDiedError, ActorUnavailableError)
+    BackPressureError,
+    DeploymentUnavailableError,
+    ReplicaUnavailableError,
+    sqlite3.OperationalError,  # disk full, database locked, read-only, I/O error
+    TimeoutError,
+)
+
+
+class StoreClient:
+    """Awaitable calls to the TaskStore deployment (serve_app/task_store.py has the methods)."""
+
+    def __init__(self, handle: DeploymentHandle, retry_after_s: int):
+        self.handle = handle
+        self.retry_after_s = retry_after_s
+
+    async def call(self, method: str, *args: Any) -> Any:
+        response = getattr(self.handle, method).remote(*args)
+        try:
+            return await asyncio.wait_for(response, STORE_CALL_TIMEOUT_S)
+        except STORE_OUTAGES as error:
+            if isinstance(error, TimeoutError):
+                response.cancel()
+            raise StoreUnavailable(
+                f"the task store is unavailable ({_describe(error)}); retry later",
+                self.retry_after_s,
+            ) from error
+
+    async def create_running(self, *args: Any) -> dict[str, Any]:
+        return await self.call("create_running", *args)
+
+    async def create_completed(self, *args: Any) -> dict[str, Any]:
+        return await self.call("create_completed", *args)
+
+    async def get(self, task_id: str, owner: str | None = None) -> dict[str, Any] | None:
+        return await self.call("get", task_id, owner)
+
+    async def list_tasks(
+        self, status: str | None, skip: int, limit: int, owner: str | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
+        return await self.call("list_tasks", status, skip, limit, owner)
+
+    async def delete(self, task_id: str, owner: str | None = None) -> bool:
+        return await self.call("delete", task_id, owner)
+
+    async def cancel(
+        self, task_id: str, reason: str, owner: str | None = None
+    ) -> tuple[str, dict[str, Any] | None]:
+        return await self.call("cancel", task_id, reason, owner)
+
+    async def start(self, task_id: str, worker_id: str, lease_s: float) -> dict[str, Any] | None:
+        return await self.call("start", task_id, worker_id, lease_s)
+
+    async def renew_lease(self, task_id: str, worker_id: str, lease_s: float) -> bool:
+        return await self.call("renew_lease", task_id, worker_id, lease_s)
+
+    async def complete(
+        self, task_id: str, worker_id: str, outcome: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        return await self.call("complete", task_id, worker_id, outcome)
+
+    async def fail(self, task_id: str, error: str) -> dict[str, Any] | None:
+        return await self.call("fail", task_id, error)
+
+    async def adopt_orphans(
+        self, worker_id: str, lease_s: float, max_attempts: int, limit: int
+    ) -> list[dict[str, Any]]:
+        return await self.call("adopt_orphans", worker_id, lease_s, max_attempts, limit)
+
+    async def purge_finished_before(self, cutoff: float, limit: int) -> int:
+        return await self.call("purge_finished_before", cutoff, limit)
+
+    async def source_counts(self) -> dict[str, int]:
+        return await self.call("source_counts")
+
+
+def _describe(error: BaseException) -> str:
+    """A short cause for the client: the kind of failure, without paths or tracebacks."""
+    if isinstance(error, sqlite3.OperationalError):
+        cause = getattr(error, "cause", None) or error  # RayTaskError: the original error
+        return f"database: {str(cause)[:120]}"
+    if isinstance(error, TimeoutError):
+        return f"no answer within {STORE_CALL_TIMEOUT_S:g} s"
+    return type(error).__name__

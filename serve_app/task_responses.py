@@ -1,0 +1,64 @@
+"""A stored task as the HTTP contract shows it (TaskResponse), whatever the row holds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from serve_app.protocol import TaskResponse, TaskTimings, VideoScript
+from serve_app.tasks import stored_request
+
+
+def as_datetime(timestamp: float | None) -> datetime | None:
+    return datetime.fromtimestamp(timestamp, tz=UTC) if timestamp else None
+
+
+def elapsed_ms(start: float | None, end: float | None) -> float | None:
+    return round((end - start) * 1000, 1) if start and end else None
+
+
+def to_task_response(task: dict[str, Any], retention_s: float = 0.0) -> TaskResponse:
+    """The task's response; a row that no longer validates is shown with `request: null` (or
+    `result: null`) and the reason in `error`, never as a 500."""
+    problems = []
+    try:
+        request = stored_request(task)
+    except ValueError as error:
+        request, problems = None, [f"stored request unreadable: {error}"]
+    result = task["result"]
+    if result is not None:
+        try:
+            result = VideoScript.model_validate(result)
+        except ValidationError as error:
+            result = None
+            problems.append(f"stored result unreadable: {error.error_count()} problems")
+    raw_request = task["request"] if isinstance(task["request"], dict) else {}
+    prompt = raw_request.get("prompt")
+    completed_at = task["completed_at"]
+    return TaskResponse(
+        task_id=task["task_id"],
+        status=task["status"],
+        progress=task["progress"],
+        prompt=prompt if isinstance(prompt, str) else "",
+        request=request,
+        result=result,
+        source=task["source"],
+        fallback_reason=task["fallback_reason"],
+        fallback_template=task.get("fallback_template"),
+        notes=task.get("notes", []),
+        error="; ".join(filter(None, [task["error"], *problems])) or None,
+        attempts=task["attempts"],
+        created_at=as_datetime(task["created_at"]),
+        started_at=as_datetime(task["started_at"]),
+        completed_at=as_datetime(completed_at),
+        expires_at=as_datetime(completed_at + retention_s)
+        if completed_at and retention_s
+        else None,
+        timings=TaskTimings(
+            queued_ms=elapsed_ms(task["created_at"], task["started_at"]),
+            generation_ms=task["generation_ms"],
+            total_ms=elapsed_ms(task["created_at"], completed_at),
+        ),
+    )
