@@ -118,6 +118,9 @@ class PrefixCacheStats(BaseModel):
     misses: int
     reused_tokens: int = Field(description="Prompt tokens not prefilled thanks to hits.")
     prefilled_prefixes: int = Field(description="Prefixes computed and stored so far.")
+    evictions: int = Field(0, description="Entries dropped to make room (least used first).")
+    cached_tokens: int = Field(0, description="Tokens the entries hold, all together.")
+    max_tokens: int = Field(0, description="Longest prefix one entry holds.")
 
 
 # Finished tasks by the path that wrote their script, plus the replies that failed to parse.

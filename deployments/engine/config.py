@@ -103,8 +103,10 @@ class EngineConfig(BatchingConfig):
         1536,
         ge=1,
         le=8192,
-        description="Longest accepted prompt in (estimated) tokens: one per wide (CJK) "
-        "character, one per 4 other characters.",
+        description="Longest accepted user text (prompt + style + system prompt) in tokens: "
+        "counted by the model's tokenizer when the ingress has it, else estimated conservatively "
+        "(one per CJK character, one per 4 characters of ASCII words, one per UTF-8 byte of "
+        "other scripts).",
     )
 
     @model_validator(mode="after")
