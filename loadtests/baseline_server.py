@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from deployments.engine import GenerationRequest, StaticBatchingEngine
+from deployments.engine import GenerationRequest, StaticBatchingEngine, results_or_raise
 from deployments.storyboard.models import ScriptRequest
 from deployments.storyboard.prompts import build_messages
 from serve_app.config import Settings
@@ -53,5 +53,5 @@ def generate(request: ScriptRequest) -> dict:
         top_p=settings.top_p,
         ignore_eos=settings.bench_ignore_eos,
     )
-    result = engine.generate([generation])[0]
+    result = results_or_raise(engine.generate([generation]))[0]
     return {"text": result.text, "completion_tokens": result.completion_tokens}

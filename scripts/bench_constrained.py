@@ -18,6 +18,7 @@ from deployments.engine import (
     GenerationRequest,
     StaticBatchingEngine,
     constrained,
+    results_or_raise,
 )
 from deployments.storyboard.models import ScriptRequest
 from deployments.storyboard.parser import ScriptParseError, parse_script
@@ -73,7 +74,7 @@ def requests_for(batch_size: int, budget: int, schema: bool) -> list[GenerationR
 
 def run(engine, requests) -> tuple[float, int, list]:
     started = time.perf_counter()
-    results = engine.generate(requests)
+    results = results_or_raise(engine.generate(requests))
     return time.perf_counter() - started, max(r.completion_tokens for r in results), results
 
 

@@ -32,6 +32,7 @@ from deployments.engine import (
     LoadedModel,
     StaticBatchingEngine,
     load_model,
+    results_or_raise,
 )
 from deployments.engine.chatglm3 import glm_config
 from deployments.engine.continuous_batching import ContinuousBatchingEngine
@@ -125,7 +126,7 @@ def bench_requests(batch: int, new_tokens: int) -> list[GenerationRequest]:
 def tokens_per_s(engine: ChatEngine, batch: int, new_tokens: int) -> float:
     """All `batch` requests handed over at once, as a full @serve.batch (or burst) would."""
     started = time.perf_counter()
-    results = engine.generate(bench_requests(batch, new_tokens))
+    results = results_or_raise(engine.generate(bench_requests(batch, new_tokens)))
     return sum(r.completion_tokens for r in results) / (time.perf_counter() - started)
 
 
@@ -156,7 +157,7 @@ def bench_precision(args: argparse.Namespace, precision: str) -> PrecisionResult
     )
     result.tokens_per_s = rates_per_batch(engine, f"{precision} static", args)
     started = time.perf_counter()
-    engine.generate(bench_requests(1, args.script_tokens))
+    results_or_raise(engine.generate(bench_requests(1, args.script_tokens)))
     result.script_400_tokens_s = round(time.perf_counter() - started, 2)
     result.peak_memory_mb = round(peak_memory_mb(device), 1)  # before CB sizes its own cache
     if args.without_prefix_cache:

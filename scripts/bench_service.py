@@ -31,7 +31,7 @@ from pathlib import Path
 import aiohttp
 import httpx
 
-from deployments.engine import GenerationRequest, StaticBatchingEngine
+from deployments.engine import GenerationRequest, StaticBatchingEngine, results_or_raise
 from deployments.storyboard.models import ScriptRequest
 from deployments.storyboard.prompts import build_messages
 from loadtests.prompts import BENCH_BODIES
@@ -212,16 +212,20 @@ def direct_engine(model: str, args) -> dict:
         )
         for body in BENCH_BODIES
     ]
-    engine.generate(requests[:2])  # warm-up; the shared instructions get cached, as in (c)
+    results_or_raise(
+        engine.generate(requests[:2])
+    )  # warm-up; the shared instructions get cached, as in (c)
     single = []
     for request in itertools.islice(itertools.cycle(requests), args.min_requests):
         started = time.perf_counter()
-        engine.generate([request])
+        results_or_raise(engine.generate([request]))
         single.append((time.perf_counter() - started) * 1000)
     batched = {}
     for batch in sorted({16, args.max_batch_size}):
         started = time.perf_counter()
-        results = engine.generate(list(itertools.islice(itertools.cycle(requests), batch)))
+        results = results_or_raise(
+            engine.generate(list(itertools.islice(itertools.cycle(requests), batch)))
+        )
         batched[batch] = sum(r.completion_tokens for r in results) / (time.perf_counter() - started)
     del engine
     gc.collect()

@@ -13,7 +13,7 @@ import contextlib
 
 import pytest
 
-from deployments.engine import ModelNotAvailable, StaticBatchingEngine
+from deployments.engine import ModelNotAvailable, StaticBatchingEngine, results_or_raise
 from deployments.script_processor import ScriptProcessor
 from deployments.storyboard.fallback import fallback_template
 from deployments.storyboard.models import ScriptRequest, VideoScript
@@ -58,7 +58,7 @@ class LocalChat:
 
     def chat(self, request):
         self.calls += 1
-        return self.engine.generate([request])[0]
+        return results_or_raise(self.engine.generate([request]))[0]
 
 
 async def build_pipeline(settings: Settings) -> ScriptPipeline:

@@ -2,7 +2,13 @@
 nor the storyboard domain, so it runs alone on a GPU box (`scripts/bench_engine.py`); its own
 `EngineConfig` is all it is configured with."""
 
-from deployments.engine.base import ChatEngine, GenerationRequest, GenerationResult
+from deployments.engine.base import (
+    ChatEngine,
+    GenerationRequest,
+    GenerationResult,
+    RowFailed,
+    results_or_raise,
+)
 from deployments.engine.config import BatchingConfig, EngineConfig
 from deployments.engine.continuous_batching import ContinuousBatchingEngine
 from deployments.engine.errors import ModelNotAvailable
@@ -20,10 +26,12 @@ __all__ = [
     "GenerationResult",
     "LoadedModel",
     "ModelNotAvailable",
+    "RowFailed",
     "StaticBatchingEngine",
     "build_engine",
     "context_length",
     "encode_chat",
     "load_model",
     "load_tokenizer",
+    "results_or_raise",
 ]

@@ -59,6 +59,15 @@ def never_cancelled() -> bool:
     return False
 
 
+def results_or_raise(outcomes: list[RowOutcome]) -> list[GenerationResult]:
+    """The results of a `generate` call whose caller wants all or nothing (benchmarks, tools):
+    the first row failure is raised."""
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return outcomes
+
+
 @dataclass
 class EngineCounters:
     requests: int = 0
