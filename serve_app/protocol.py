@@ -18,6 +18,10 @@ from deployments.storyboard.models import Camera, Scene, ScriptRequest, VideoScr
 __all__ = ["Camera", "Scene", "ScriptRequest", "VideoScript"]
 
 
+# What wrote a revision of a script: a path of the pipeline, or the client's own edit.
+RevisionSource = Literal["llm", "llm_repaired", "fallback", "edit"]
+
+
 class TaskStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
@@ -60,6 +64,15 @@ class TaskResponse(BaseModel):
         "null while unfinished, or when tasks are kept forever.",
     )
     timings: TaskTimings = Field(default_factory=TaskTimings)
+    revision: int | None = Field(
+        None,
+        description="Which revision of the script `result` is: 1 as written, +1 per edit "
+        "(null while unfinished).",
+    )
+    revision_source: RevisionSource | None = Field(
+        None, description="What wrote this revision: llm, llm_repaired, fallback or edit."
+    )
+    revision_note: str | None = Field(None, description="What this revision changed.")
 
 
 class TaskList(BaseModel):
@@ -67,6 +80,18 @@ class TaskList(BaseModel):
     total: int
     skip: int
     limit: int
+
+
+class RevisionInfo(BaseModel):
+    revision: int
+    source: RevisionSource
+    note: str | None = None
+    created_at: datetime
+
+
+class RevisionList(BaseModel):
+    task_id: str
+    items: list[RevisionInfo] = Field(description="Oldest first; revision 1 is as written.")
 
 
 class HealthResponse(BaseModel):

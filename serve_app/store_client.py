@@ -19,6 +19,7 @@ from ray.serve.exceptions import (
     ReplicaUnavailableError,
 )
 from ray.serve.handle import DeploymentHandle
+from starlette.exceptions import HTTPException
 
 from serve_app.errors import StoreUnavailable
 
@@ -60,8 +61,31 @@ class StoreClient:
     async def create_completed(self, *args: Any) -> dict[str, Any]:
         return await self.call("create_completed", *args)
 
-    async def get(self, task_id: str, owner: str | None = None) -> dict[str, Any] | None:
-        return await self.call("get", task_id, owner)
+    async def get(
+        self, task_id: str, owner: str | None = None, revision: int | None = None
+    ) -> dict[str, Any] | None:
+        """The task showing `revision` of its script (None: the latest); None when `owner` may
+        not see it; RevisionNotFound (a 404 naming it) when it never had that revision."""
+        task = await self.call("get", task_id, owner, revision)
+        if task is not None and task.get("unknown_revision") is not None:
+            raise RevisionNotFound(task_id, revision)
+        return task
+
+    async def list_revisions(
+        self, task_id: str, owner: str | None = None
+    ) -> list[dict[str, Any]] | None:
+        return await self.call("list_revisions", task_id, owner)
+
+    async def add_revision(
+        self,
+        task_id: str,
+        owner: str | None,
+        script: dict[str, Any],
+        source: str,
+        note: str,
+        base_revision: int,
+    ) -> tuple[str, dict[str, Any] | None]:
+        return await self.call("add_revision", task_id, owner, script, source, note, base_revision)
 
     async def list_tasks(
         self, status: str | None, skip: int, limit: int, owner: str | None = None
@@ -100,6 +124,15 @@ class StoreClient:
 
     async def source_counts(self) -> dict[str, int]:
         return await self.call("source_counts")
+
+
+class RevisionNotFound(HTTPException):
+    """The task exists but never had this revision: a 404 (in the one error shape) naming it."""
+
+    def __init__(self, task_id: str, revision: int | None):
+        super().__init__(404, f"task {task_id!r} has no revision {revision}")
+        self.task_id = task_id
+        self.revision = revision
 
 
 def _describe(error: BaseException) -> str:

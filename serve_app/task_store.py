@@ -25,6 +25,7 @@ from ray import serve
 
 from deployments.replica_options import SYNC_METHODS_ON_THE_EVENT_LOOP
 from deployments.storyboard.constants import SCRIPT_SOURCES
+from serve_app.task_revisions import REVISION_COLUMNS, REVISIONS_SCHEMA, TaskRevisions
 
 UNFINISHED = "status IN ('pending', 'running')"  # SQL: a task nobody has finished yet
 FINISHED = "status IN ('completed', 'failed')"
@@ -64,6 +65,7 @@ ADDED_COLUMNS = {
     "owner": "TEXT",
     "idempotency_key": "TEXT",
     "request_digest": "TEXT",
+    **REVISION_COLUMNS,
 }
 # Indexes on added columns: created once those columns exist.
 INDEXES = """
@@ -101,7 +103,7 @@ COUNTERS = (
 )
 
 
-class TaskStore:
+class TaskStore(TaskRevisions):
     """Task rows in one SQLite file (WAL mode); thread-safe; returns plain dicts.
 
     `synchronous=FULL`: a task the client heard 202 for survives a power loss, not only a
@@ -121,7 +123,12 @@ class TaskStore:
         self._db.executescript(SCHEMA)
         self._add_missing_columns()
         self._db.executescript(INDEXES)
+        self._db.executescript(REVISIONS_SCHEMA)
         self._add_counters_once()
+
+    @staticmethod
+    def _row_to_task(row: sqlite3.Row) -> dict[str, Any]:
+        return row_to_task(row)
 
     def _add_missing_columns(self) -> None:
         present = {row["name"] for row in self._db.execute("PRAGMA table_info(tasks)")}
@@ -247,13 +254,18 @@ class TaskStore:
             key,
         )
 
-    def get(self, task_id: str, owner: str | None = None) -> dict[str, Any] | None:
-        """The task, if `owner` may see it (None: any owner)."""
+    def get(
+        self, task_id: str, owner: str | None = None, revision: int | None = None
+    ) -> dict[str, Any] | None:
+        """The task, if `owner` may see it (None: any owner), showing `revision` of its script
+        (None: the latest; one it never had: `result` None, `unknown_revision` set)."""
         condition, params = owned_by(owner)
         row = self._execute(
             "SELECT * FROM tasks WHERE task_id = ?" + condition, (task_id, *params)
         ).fetchone()
-        return row_to_task(row) if row else None
+        if row is None:
+            return None
+        return self.get_revision(row_to_task(row), revision)
 
     def list_tasks(
         self, status: str | None, skip: int, limit: int, owner: str | None = None
@@ -437,6 +449,12 @@ def row_to_task(row: sqlite3.Row) -> dict[str, Any]:
     task["request"] = _decoded(task.pop("request_json"), "request", problems)
     task["result"] = _decoded(task.pop("result_json"), "result", problems)
     task["notes"] = _decoded(task.pop("notes_json"), "notes", problems) or []
+    # A finished script is revision 1 until edited (and in files written before revisions).
+    has_script = task["result"] is not None or task["status"] == "completed"
+    task["revision"] = (task.get("revision") or 1) if has_script else None
+    task["revision_source"] = task.get("revision_source") or (
+        task["source"] if has_script else None
+    )
     if problems:
         task["unreadable"] = "; ".join(problems)
     return task

@@ -73,15 +73,25 @@ async def create_task(
         return await _finished_task(replica, task, response, replayed)
     if replayed and is_finished(task):
         response.status_code = status.HTTP_200_OK
-    return _response(replica, task)
+    return task_response(replica, task)
 
 
 @router.get("/{task_id}", response_model=TaskResponse, responses=documented_errors(404, 503))
-async def get_task(task_id: str, replica: Replica, caller: CallerOfRequest) -> TaskResponse:
-    task = await replica.store.get(task_id, caller.owner_filter)
+async def get_task(
+    task_id: str,
+    replica: Replica,
+    caller: CallerOfRequest,
+    revision: Annotated[
+        int | None,
+        Query(ge=1, description="Show this revision of the script (default: the latest)."),
+    ] = None,
+) -> TaskResponse:
+    """The task; with `revision`, `result` is that revision's script (404 naming a revision
+    the task never had)."""
+    task = await replica.store.get(task_id, caller.owner_filter, revision)
     if task is None:
         raise not_found(task_id)
-    return _response(replica, task)
+    return task_response(replica, task)
 
 
 @router.get("/", response_model=TaskList, responses=documented_errors(404, 503))
@@ -96,7 +106,7 @@ async def list_tasks(
     tasks, total = await replica.store.list_tasks(
         status.value if status else None, skip, limit, caller.owner_filter
     )
-    items = [_response(replica, task) for task in tasks]
+    items = [task_response(replica, task) for task in tasks]
     return TaskList(items=items, total=total, skip=skip, limit=limit)
 
 
@@ -122,15 +132,23 @@ async def cancel_task(task_id: str, replica: Replica, caller: CallerOfRequest) -
     if outcome == "finished":
         raise HTTPException(409, f"task {task_id!r} has already finished ({task['status']})")
     replica.tasks.cancel(task_id, CANCELLED)
-    return _response(replica, task)
+    return task_response(replica, task)
 
 
 def not_found(task_id: str) -> HTTPException:
     return HTTPException(404, f"no task with id {task_id!r}")
 
 
-def _response(replica: IngressReplica, task: dict[str, Any]) -> TaskResponse:
-    return to_task_response(task, replica.settings.task_retention_s)
+def task_response(replica: IngressReplica, task: dict[str, Any]) -> TaskResponse:
+    """The task as the contract shows it, with the revision its `result` is."""
+    response = to_task_response(task, replica.settings.task_retention_s)
+    return response.model_copy(
+        update={
+            "revision": task.get("revision"),
+            "revision_source": task.get("revision_source"),
+            "revision_note": task.get("revision_note"),
+        }
+    )
 
 
 async def _finished_task(
@@ -150,7 +168,7 @@ async def _finished_task(
         )
     if is_finished(task):
         response.status_code = status.HTTP_200_OK
-    return _response(replica, task)
+    return task_response(replica, task)
 
 
 async def _wait_for(replica: IngressReplica, task: dict[str, Any], replayed: bool) -> dict:
