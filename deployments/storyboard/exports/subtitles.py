@@ -1,0 +1,145 @@
+"""Narration as subtitles (SRT, WebVTT): each scene's line split into readable cues that share
+the scene's time in proportion to their length, so no cue leaves its scene.
+
+A cue is one line of at most MAX_LINE_CHARS characters for the script's language: 16 for
+Chinese (broadcast subtitles keep to 13–16 full-width characters a line) and 42 for English
+(the common broadcast and streaming limit). Lines break after clause punctuation first, then
+between words (English) or evenly between characters (Chinese).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+import srt
+
+from deployments.storyboard.constants import ScriptLanguage
+from deployments.storyboard.exports.timing import SceneSpan, scene_spans, to_milliseconds
+from deployments.storyboard.models import VideoScript
+
+MAX_LINE_CHARS: dict[ScriptLanguage, int] = {"zh": 16, "en": 42}
+# A clause ends after one of these (and, in English, the space that follows it).
+_CLAUSE_END = {
+    "zh": re.compile(r"(?<=[。！？；，、：…,.!?;:])"),
+    "en": re.compile(r"(?<=[.!?;:,…])\s+"),
+}
+_JOINER: dict[ScriptLanguage, str] = {"zh": "", "en": " "}
+
+
+@dataclass(frozen=True)
+class Cue:
+    start_ms: int
+    end_ms: int
+    text: str
+
+
+def subtitle_cues(script: VideoScript) -> list[Cue]:
+    """Every scene's narration as cues inside that scene's span; scenes without narration
+    have none."""
+    cues: list[Cue] = []
+    for span in scene_spans(script):
+        lines = narration_lines(span.scene.narration, script.language)
+        cues.extend(_timed(lines, span))
+    return cues
+
+
+def narration_lines(text: str, language: ScriptLanguage) -> list[str]:
+    """`text` in lines of at most MAX_LINE_CHARS[language] characters, in reading order."""
+    limit, joiner = MAX_LINE_CHARS[language], _JOINER[language]
+    text = " ".join(text.split())
+    lines: list[str] = []
+    for clause in filter(None, (part.strip() for part in _CLAUSE_END[language].split(text))):
+        for piece in _pieces(clause, limit, language):
+            if lines and len(lines[-1]) + len(joiner) + len(piece) <= limit:
+                lines[-1] += joiner + piece
+            else:
+                lines.append(piece)
+    return lines
+
+
+def _pieces(clause: str, limit: int, language: ScriptLanguage) -> list[str]:
+    """A clause that fits, or the clause cut into pieces that do."""
+    if len(clause) <= limit:
+        return [clause]
+    if language == "en":
+        return _words_in_lines(clause, limit)
+    return _even_parts(clause, limit)
+
+
+def _words_in_lines(clause: str, limit: int) -> list[str]:
+    """Words in as few lines as greedy filling needs, made as even as they can be (no lone
+    last word)."""
+    words = [part for word in clause.split(" ") for part in _even_parts(word, limit)]
+    fewest = len(_fill(words, limit))
+    shortest = math.ceil(len(" ".join(words)) / fewest)
+    for width in range(shortest, limit + 1):
+        lines = _fill(words, width)
+        if len(lines) == fewest:
+            return lines
+    return _fill(words, limit)
+
+
+def _fill(words: list[str], width: int) -> list[str]:
+    lines: list[str] = []
+    for word in words:
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
+def _even_parts(text: str, limit: int) -> list[str]:
+    """`text` in the fewest parts of at most `limit` characters, as equal as they can be."""
+    count = math.ceil(len(text) / limit)
+    size = math.ceil(len(text) / count)
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _timed(lines: list[str], span: SceneSpan) -> list[Cue]:
+    start, end = to_milliseconds(span.start), to_milliseconds(span.end)
+    total = sum(len(line) for line in lines)
+    cues, said = [], 0
+    for line in lines:
+        begin = start + round((end - start) * said / total)
+        said += len(line)
+        cues.append(Cue(begin, start + round((end - start) * said / total), line))
+    return cues
+
+
+def to_srt(script: VideoScript) -> str:
+    """SubRip, written by the `srt` library."""
+    subtitles = [
+        srt.Subtitle(
+            index=number,
+            start=timedelta(milliseconds=cue.start_ms),
+            end=timedelta(milliseconds=cue.end_ms),
+            content=cue.text,
+        )
+        for number, cue in enumerate(subtitle_cues(script), start=1)
+    ]
+    return srt.compose(subtitles, reindex=False)
+
+
+def to_webvtt(script: VideoScript) -> str:
+    """WebVTT, hand-written: a header and one block per cue, text escaped as the format asks
+    (the libraries that write it add nothing to this)."""
+    blocks = ["WEBVTT"]
+    for number, cue in enumerate(subtitle_cues(script), start=1):
+        timing = f"{_vtt_time(cue.start_ms)} --> {_vtt_time(cue.end_ms)}"
+        blocks.append(f"{number}\n{timing}\n{_vtt_text(cue.text)}")
+    return "\n\n".join(blocks) + "\n"
+
+
+def _vtt_time(milliseconds: int) -> str:
+    seconds, millis = divmod(milliseconds, 1000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
+
+
+def _vtt_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
