@@ -8,6 +8,7 @@ import csv
 import html
 import io
 import math
+from collections.abc import Mapping, Sequence
 
 import opentimelineio as otio
 import pytest
@@ -154,6 +155,31 @@ def test_long_narration_becomes_readable_cues(language, narration):
     assert_cues_fit_scenes(script, cues)
 
 
+@pytest.mark.parametrize(
+    ("language", "narration", "lines"),
+    [
+        (
+            "en",
+            "Everyone carries a story. This one: lost umbrella.",
+            ["Everyone carries a story.", "This one: lost umbrella."],
+        ),
+        (
+            "en",
+            "Some places you remember with your whole body.",
+            ["Some places you remember", "with your whole body."],
+        ),
+        (
+            "zh",
+            "有些风景，只有亲自走一趟才算真正见过。",
+            ["有些风景，", "只有亲自走一趟才算真正见过。"],
+        ),
+        ("zh", "走近一点，才发现处处都是细节。", ["走近一点，才发现处处都是细节。"]),
+    ],
+)
+def test_lines_break_at_clauses_and_come_out_even(language, narration, lines):
+    assert narration_lines(narration, language) == lines
+
+
 def test_scenes_without_narration_have_no_cue():
     script = one_scene_script("zh", narration="")
     assert list(srt.parse(exported(script, "srt"))) == []
@@ -202,10 +228,19 @@ def test_otio_timeline_has_one_clip_per_scene_with_its_data(script, fps):
     assert timeline.metadata[METADATA_KEY]["fps"] == fps
     clips = assert_clips_at_scene_times(script, timeline, fps)
     for clip, scene in zip(clips, script.scenes, strict=True):
-        data = dict(clip.metadata[METADATA_KEY])
+        data = plain(clip.metadata[METADATA_KEY])
         assert {key: data[key] for key in scene.model_dump(mode="json")} == scene.model_dump(
             mode="json"
         )
+
+
+def plain(value):
+    """OTIO metadata (AnyDictionary, AnyVector) as dicts and lists."""
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [plain(item) for item in value]
+    return value
 
 
 @pytest.mark.parametrize("fps", FRAME_RATES)

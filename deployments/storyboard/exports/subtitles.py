@@ -47,17 +47,13 @@ def subtitle_cues(script: VideoScript) -> list[Cue]:
 
 
 def narration_lines(text: str, language: ScriptLanguage) -> list[str]:
-    """`text` in lines of at most MAX_LINE_CHARS[language] characters, in reading order."""
+    """`text` in lines of at most MAX_LINE_CHARS[language] characters, in reading order: whole
+    clauses where they fit, in as few lines as that takes, made as even as they can be."""
     limit, joiner = MAX_LINE_CHARS[language], _JOINER[language]
     text = " ".join(text.split())
-    lines: list[str] = []
-    for clause in filter(None, (part.strip() for part in _CLAUSE_END[language].split(text))):
-        for piece in _pieces(clause, limit, language):
-            if lines and len(lines[-1]) + len(joiner) + len(piece) <= limit:
-                lines[-1] += joiner + piece
-            else:
-                lines.append(piece)
-    return lines
+    clauses = filter(None, (part.strip() for part in _CLAUSE_END[language].split(text)))
+    pieces = [piece for clause in clauses for piece in _pieces(clause, limit, language)]
+    return _balanced(pieces, limit, joiner)
 
 
 def _pieces(clause: str, limit: int, language: ScriptLanguage) -> list[str]:
@@ -65,30 +61,32 @@ def _pieces(clause: str, limit: int, language: ScriptLanguage) -> list[str]:
     if len(clause) <= limit:
         return [clause]
     if language == "en":
-        return _words_in_lines(clause, limit)
+        words = [part for word in clause.split(" ") for part in _even_parts(word, limit)]
+        return _balanced(words, limit, " ")
     return _even_parts(clause, limit)
 
 
-def _words_in_lines(clause: str, limit: int) -> list[str]:
-    """Words in as few lines as greedy filling needs, made as even as they can be (no lone
-    last word)."""
-    words = [part for word in clause.split(" ") for part in _even_parts(word, limit)]
-    fewest = len(_fill(words, limit))
-    shortest = math.ceil(len(" ".join(words)) / fewest)
-    for width in range(shortest, limit + 1):
-        lines = _fill(words, width)
+def _balanced(units: list[str], limit: int, joiner: str) -> list[str]:
+    """`units` joined into as few lines as filling each up to `limit` needs, at the narrowest
+    width that still needs no more (no lone last word or clause)."""
+    if not units:
+        return []
+    fewest = len(_fill(units, limit, joiner))
+    narrowest = math.ceil(len(joiner.join(units)) / fewest)
+    for width in range(narrowest, limit + 1):
+        lines = _fill(units, width, joiner)
         if len(lines) == fewest:
             return lines
-    return _fill(words, limit)
+    return _fill(units, limit, joiner)
 
 
-def _fill(words: list[str], width: int) -> list[str]:
+def _fill(units: list[str], width: int, joiner: str) -> list[str]:
     lines: list[str] = []
-    for word in words:
-        if lines and len(lines[-1]) + 1 + len(word) <= width:
-            lines[-1] += " " + word
+    for unit in units:
+        if lines and len(lines[-1]) + len(joiner) + len(unit) <= width:
+            lines[-1] += joiner + unit
         else:
-            lines.append(word)
+            lines.append(unit)
     return lines
 
 
