@@ -2,9 +2,9 @@
 the scene's time in proportion to their length, so no cue leaves its scene.
 
 A cue is one line of at most MAX_LINE_CHARS characters for the script's language: 16 for
-Chinese (broadcast subtitles keep to 13–16 full-width characters a line) and 42 for English
-(the common broadcast and streaming limit). Lines break after clause punctuation first, then
-between words (English) or evenly between characters (Chinese).
+Chinese and 42 for English, the per-line limits of common subtitle style guides (Netflix's
+timed-text guides among them). Lines break after clause punctuation first, then between words
+(English) or evenly between characters (Chinese).
 """
 
 from __future__ import annotations
