@@ -68,6 +68,30 @@ class ScriptPipeline:
             self.cache.put(self._cache_key(request), written)  # a fallback may be an outage
         return written
 
+    async def model_reply(
+        self, messages: list[dict[str, str]], json_schema: dict[str, Any] | None
+    ) -> str:
+        """One reply of the model to `messages` (held to `json_schema` when constrained
+        decoding is on), within the generation deadline. ModelDown when the model is known to
+        be down or says so; TimeoutError past the deadline; other failures as they come."""
+        if time.monotonic() < self._model_down_until:
+            raise ModelDown(self._model_down_reason)
+        settings = self.settings
+        generation = GenerationRequest(
+            messages=messages,
+            max_new_tokens=settings.max_new_tokens,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            json_schema=json_schema if settings.constrained_decoding else None,
+        )
+        try:
+            reply = await asyncio.wait_for(self._chat(generation), self.generation_timeout_s)
+        except ModelNotAvailable as error:
+            self._model_down_until = time.monotonic() + settings.model_recheck_s
+            self._model_down_reason = f"model_unavailable: {error.reason}"
+            raise ModelDown(self._model_down_reason) from None
+        return reply.text
+
     def cache_stats(self) -> dict[str, Any] | None:
         return self.cache.stats() if self.cache else None
 
@@ -154,6 +178,10 @@ class ScriptPipeline:
         except asyncio.CancelledError:
             response.cancel()
             raise
+
+
+class ModelDown(Exception):
+    """No model can answer now; the message says why (`model_unavailable: ...`)."""
 
 
 class UnusableReplies(Exception):

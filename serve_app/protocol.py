@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from deployments.storyboard.constants import SCRIPT_SOURCES, ScriptSource
 from deployments.storyboard.models import Camera, Scene, ScriptRequest, VideoScript
@@ -92,6 +92,45 @@ class RevisionInfo(BaseModel):
 class RevisionList(BaseModel):
     task_id: str
     items: list[RevisionInfo] = Field(description="Oldest first; revision 1 is as written.")
+
+
+MAX_INSTRUCTION_CHARS = 500
+
+
+class SceneInstruction(BaseModel):
+    """What to change when the model rewrites a scene (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instruction: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_INSTRUCTION_CHARS,
+        description="e.g. 'make it night, 8 seconds'; without it, a different version of the "
+        "scene, same duration.",
+    )
+
+
+class SceneInsert(SceneInstruction):
+    """A new scene: given whole, or written by the model (else the fallback)."""
+
+    position: int | None = Field(
+        None, ge=1, description="Where it goes, 1..n+1 (default: at the end)."
+    )
+    scene: dict[str, Any] | None = Field(
+        None,
+        description="The scene's fields (all but scene_number); omitted: the model writes it.",
+    )
+
+
+class RefineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instruction: str = Field(
+        min_length=1,
+        max_length=MAX_INSTRUCTION_CHARS,
+        description="How to rewrite the whole script, e.g. 'more humour, end on a question'.",
+    )
 
 
 class HealthResponse(BaseModel):

@@ -1,0 +1,313 @@
+"""Editing a finished storyboard (issue 13, item 4): what /api/tasks/{id}/scenes, /refine and
+/revisions delegate to.
+
+Every edit reads the task, builds the whole new script (deployments/storyboard/editing.py),
+and stores it as the next revision only if the task is still at the revision it read. When
+another edit came first, an edit of one scene is made again on the newer script (bounded), so
+two clients editing different scenes both land; a client that sent `If-Match: <revision>`, or a
+whole-script rewrite, gets a 409 instead, never a silent overwrite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.exceptions import HTTPException
+
+from deployments.storyboard.constants import LLM_SOURCES
+from deployments.storyboard.editing import (
+    EditError,
+    SceneLimit,
+    edited_scene,
+    fallback_new_scene,
+    fallback_scene_variant,
+    insert_scene_messages,
+    new_scene,
+    refine_messages,
+    refine_request,
+    rewrite_scene_messages,
+    scene_from_reply,
+    scene_json_schema,
+    typical_duration,
+    with_scene,
+    with_scene_inserted,
+    without_scene,
+)
+from deployments.storyboard.parser import ScriptParseError, parse_script
+from deployments.storyboard.prompts import script_json_schema
+from serve_app.errors import FieldError
+from serve_app.pipeline import ModelDown, ScriptPipeline
+from serve_app.protocol import ScriptRequest
+from serve_app.store_client import StoreClient
+from serve_app.tasks import stored_request
+
+logger = logging.getLogger("ray.serve")
+
+MAX_REBASES = 5  # an edit of one scene made again on a newer revision, at most this often
+LLM_SOURCE = LLM_SOURCES[0]
+
+
+class SceneEditor:
+    """Edits of one caller (`owner`: None for admin keys) on the tasks it may see."""
+
+    def __init__(self, store: StoreClient, pipeline: ScriptPipeline, owner: str | None):
+        self.store = store
+        self.pipeline = pipeline
+        self.owner = owner
+
+    async def revisions(self, task_id: str) -> list[dict[str, Any]]:
+        listed = await self.store.list_revisions(task_id, self.owner)
+        if listed is None:
+            raise not_found(task_id)
+        return listed
+
+    async def patch_scene(
+        self, task_id: str, number: int, changes: dict[str, Any], if_match: int | None
+    ) -> dict[str, Any]:
+        """Scene `number` with `changes`; 422 naming the field (nothing stored)."""
+        if not changes:
+            raise FieldError("body", "give at least one scene field to change")
+        changed = ", ".join(sorted(changes))
+
+        def apply(script: dict[str, Any]) -> dict[str, Any]:
+            scene = _scene(script, number, task_id)
+            return with_scene(script, number, _field_checked(edited_scene, scene, changes))
+
+        return await self._rebasing(
+            task_id, if_match, apply, "edit", f"scene {number}: {changed} edited"
+        )
+
+    async def delete_scene(self, task_id: str, number: int, if_match: int | None) -> dict:
+        def apply(script: dict[str, Any]) -> dict[str, Any]:
+            _scene(script, number, task_id)
+            return _limited(without_scene, script, number)
+
+        return await self._rebasing(task_id, if_match, apply, "edit", f"scene {number} deleted")
+
+    async def regenerate_scene(
+        self, task_id: str, number: int, instruction: str | None, if_match: int | None
+    ) -> dict[str, Any]:
+        """Another version of scene `number`: the model's (seeing the whole script, held to one
+        scene's schema, same duration unless `instruction` changes it), else the fallback's
+        variant of that beat. The other scenes stay as they are."""
+        task, script, request = await self._editable(task_id, if_match)
+        _scene(script, number, task_id)
+        scene, source, why = await self._scene_from_model(
+            request,
+            rewrite_scene_messages(request, script, number, instruction, request.system_prompt),
+            number,
+            None if instruction else script["scenes"][number - 1]["duration"],
+        )
+        if scene is None:
+            scene = await asyncio.to_thread(fallback_scene_variant, request, script, number)
+        note = f"scene {number} regenerated" + (f": {instruction}" if instruction else "")
+
+        def apply(latest: dict[str, Any]) -> dict[str, Any]:
+            _scene(latest, number, task_id)
+            return with_scene(latest, number, scene)
+
+        return await self._rebasing(task_id, if_match, apply, source, _noted(note, why), task)
+
+    async def insert_scene(
+        self,
+        task_id: str,
+        position: int | None,
+        given: dict[str, Any] | None,
+        instruction: str | None,
+        if_match: int | None,
+    ) -> dict[str, Any]:
+        """A scene at `position` (default: the end): `given`, else the model's, else the
+        fallback's; the scenes from there on move one down."""
+        task, script, request = await self._editable(task_id, if_match)
+        at = _position(script, position)
+        why = None
+        if given is not None:
+            scene, source = _field_checked(new_scene, given), "edit"
+        else:
+            duration = typical_duration(script)
+            messages = insert_scene_messages(
+                request, script, at, instruction, duration, request.system_prompt
+            )
+            scene, source, why = await self._scene_from_model(
+                request, messages, at, None if instruction else duration
+            )
+            if scene is None:
+                scene = await asyncio.to_thread(fallback_new_scene, request, script, at, duration)
+        note = f"scene inserted at {at}" + (f": {instruction}" if instruction else "")
+
+        def apply(latest: dict[str, Any]) -> dict[str, Any]:
+            return _limited(with_scene_inserted, latest, _position(latest, position), scene)
+
+        return await self._rebasing(task_id, if_match, apply, source, _noted(note, why), task)
+
+    async def refine(self, task_id: str, instruction: str, if_match: int | None) -> dict:
+        """The model's rewrite of the whole script under `instruction`; 503 without a model
+        (no fake refinement), and when its reply is no storyboard. Made once: a concurrent
+        edit meanwhile is a 409, not overwritten."""
+        task, script, request = await self._editable(task_id, if_match)
+        held_to = refine_request(request, script)
+        messages = refine_messages(request, script, instruction, request.system_prompt)
+        try:
+            reply = await self.pipeline.model_reply(messages, script_json_schema(held_to))
+            refined = parse_script(reply, held_to).model_dump(mode="json")
+        except ModelDown as error:
+            raise HTTPException(
+                503, f"refine needs the model, and none is loaded ({error}); nothing changed"
+            ) from None
+        except TimeoutError:
+            raise HTTPException(
+                503,
+                f"the model gave no rewrite within {self.pipeline.generation_timeout_s:g} s; "
+                "nothing changed",
+            ) from None
+        except ScriptParseError as error:
+            raise HTTPException(
+                503, f"the model's rewrite is not a valid storyboard ({error}); nothing changed"
+            ) from None
+        note = f"refined: {instruction}"[:500]
+        return await self._commit(task_id, task["revision"], refined, LLM_SOURCE, note)
+
+    async def _scene_from_model(
+        self,
+        request: ScriptRequest,
+        messages: list[dict[str, str]],
+        number: int,
+        duration: float | None,
+    ) -> tuple[dict[str, Any] | None, str, str | None]:
+        """(the model's scene, "llm", None), or (None, "fallback", why the model gave none)."""
+        try:
+            reply = await self.pipeline.model_reply(messages, scene_json_schema(request))
+            return scene_from_reply(reply, number, duration), LLM_SOURCE, None
+        except ModelDown as error:
+            why = str(error)
+        except TimeoutError:
+            why = f"timeout: no scene within {self.pipeline.generation_timeout_s:g} s"
+        except ValueError as error:
+            why = f"parse_failed: {error}"
+        except Exception as error:
+            logger.warning("scene generation failed, using the fallback: %r", error)
+            why = f"generation_error: {type(error).__name__}"
+        return None, "fallback", why
+
+    async def _editable(
+        self, task_id: str, if_match: int | None
+    ) -> tuple[dict[str, Any], dict[str, Any], ScriptRequest]:
+        """The task, its latest script and its request, if it may be edited now."""
+        task = await self.store.get(task_id, self.owner)
+        if task is None:
+            raise not_found(task_id)
+        if task["status"] != "completed" or task["result"] is None:
+            raise HTTPException(
+                409, f"task {task_id!r} is {task['status']}; only a completed task can be edited"
+            )
+        if if_match is not None and if_match != task["revision"]:
+            raise _stale(task_id, if_match, task["revision"])
+        try:
+            request = stored_request(task)
+        except ValueError as error:
+            raise HTTPException(409, f"task {task_id!r} cannot be edited: {error}") from None
+        return task, task["result"], request
+
+    async def _rebasing(
+        self,
+        task_id: str,
+        if_match: int | None,
+        apply: Callable[[dict[str, Any]], dict[str, Any]],
+        source: str,
+        note: str,
+        task: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Store `apply(latest script)` as the next revision; made again on the newer script
+        when another edit came first (not with If-Match)."""
+        for _ in range(MAX_REBASES):
+            if task is None:
+                task = (await self._editable(task_id, if_match))[0]
+            script = apply(task["result"])
+            outcome, current = await self.store.add_revision(
+                task_id, self.owner, script, source, note, task["revision"]
+            )
+            if outcome == "added":
+                return current
+            _refuse(task_id, outcome, current, if_match, task["revision"])
+            task = None
+        raise HTTPException(409, f"task {task_id!r} kept changing; retry the edit")
+
+    async def _commit(
+        self, task_id: str, base: int, script: dict[str, Any], source: str, note: str
+    ) -> dict[str, Any]:
+        """Store `script` as the revision after `base`; 409 when another edit came first."""
+        outcome, current = await self.store.add_revision(
+            task_id, self.owner, script, source, note, base
+        )
+        if outcome == "added":
+            return current
+        _refuse(task_id, outcome, current, base, base)  # a conflict: raised as if If-Match
+        raise AssertionError("every outcome but `added` is refused")
+
+
+def _refuse(
+    task_id: str,
+    outcome: str,
+    current: dict[str, Any] | None,
+    if_match: int | None,
+    base: int,
+) -> None:
+    """The error for a revision the store did not add; returns for a conflict that may be
+    made again (no If-Match)."""
+    if outcome == "missing" or current is None:
+        raise not_found(task_id)
+    if outcome == "not_completed":
+        raise HTTPException(409, f"task {task_id!r} is {current['status']}; it cannot be edited")
+    if if_match is not None:
+        raise _stale(task_id, base, current["revision"])
+
+
+def _stale(task_id: str, expected: int, actual: int | None) -> HTTPException:
+    return HTTPException(
+        409,
+        f"task {task_id!r} is at revision {actual}, not {expected} (If-Match); read it and "
+        "edit again",
+    )
+
+
+def not_found(task_id: str) -> HTTPException:
+    return HTTPException(404, f"no task with id {task_id!r}")
+
+
+def _scene(script: dict[str, Any], number: int, task_id: str) -> dict[str, Any]:
+    scenes = script["scenes"]
+    if not 1 <= number <= len(scenes):
+        raise HTTPException(
+            404, f"task {task_id!r} has no scene {number} (its scenes are 1..{len(scenes)})"
+        )
+    return scenes[number - 1]
+
+
+def _position(script: dict[str, Any], position: int | None) -> int:
+    last = len(script["scenes"]) + 1
+    if position is None:
+        return last
+    if not 1 <= position <= last:
+        raise FieldError("body.position", f"must be 1..{last} (the script has {last - 1} scenes)")
+    return position
+
+
+def _field_checked(edit: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return edit(*args)
+    except EditError as error:
+        raise FieldError(error.field, error.problem) from None
+
+
+def _limited(edit: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    try:
+        return edit(*args)
+    except SceneLimit as error:
+        raise HTTPException(409, str(error)) from None
+
+
+def _noted(note: str, why_fallback: str | None) -> str:
+    return note if why_fallback is None else f"{note} (fallback: {why_fallback})"[:500]
