@@ -19,6 +19,7 @@ from markdown_it import MarkdownIt
 from deployments.storyboard.exports import (
     MAX_LINE_CHARS,
     ExportFormat,
+    FrameRate,
     ascii_file_stem,
     export_script,
     unicode_file_stem,
@@ -39,7 +40,7 @@ REQUESTS = {
         prompt="A 45-second travel teaser for Kyoto in autumn: temples, maple leaves, tea ceremony"
     ),
 }
-FRAME_RATES = [24.0, 25.0, 30.0]
+FRAME_RATES = list(FrameRate)
 
 
 def boundaries_s(script: VideoScript) -> list[float]:
@@ -63,7 +64,7 @@ def script(request) -> VideoScript:
     return built
 
 
-def exported(script: VideoScript, export_format: str, fps: float = 25.0) -> str:
+def exported(script: VideoScript, export_format: str, fps: int = 25) -> str:
     content, _kind = export_script(script, ExportFormat(export_format), fps)
     return content.decode("utf-8")
 
@@ -204,7 +205,7 @@ def test_csv_shot_list_has_one_row_per_scene_with_cumulative_times(script):
         assert row["characters"] == "; ".join(getattr(scene, "characters", None) or [])
 
 
-def assert_clips_at_scene_times(script: VideoScript, timeline, fps: float) -> list:
+def assert_clips_at_scene_times(script: VideoScript, timeline, fps: int) -> list:
     [track] = timeline.video_tracks()
     assert not any(isinstance(item, otio.schema.Gap) for item in track)
     clips = list(track.find_clips())

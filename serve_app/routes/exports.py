@@ -12,9 +12,8 @@ from pydantic import ValidationError
 from deployments.storyboard.exports import (
     DEFAULT_FPS,
     FORMATS,
-    MAX_FPS,
-    MIN_FPS,
     ExportFormat,
+    FrameRate,
     ascii_file_stem,
     export_script,
     unicode_file_stem,
@@ -53,8 +52,7 @@ async def export_task(
         int | None, Query(ge=1, description="The script's revision (the latest if left out).")
     ] = None,
     fps: Annotated[
-        float,
-        Query(ge=MIN_FPS, le=MAX_FPS, description="Frame rate of otio, fcpxml and edl."),
+        FrameRate, Query(description="Frame rate of otio, fcpxml and edl.")
     ] = DEFAULT_FPS,
 ) -> Response:
     """The task's storyboard in `format`, as an attachment (with `revision`, that revision's,

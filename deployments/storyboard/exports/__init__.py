@@ -14,8 +14,7 @@ from deployments.storyboard.exports.shotlist import to_shot_list_csv
 from deployments.storyboard.exports.subtitles import MAX_LINE_CHARS, to_srt, to_webvtt
 from deployments.storyboard.exports.timeline import (
     DEFAULT_FPS,
-    MAX_FPS,
-    MIN_FPS,
+    FrameRate,
     to_edl,
     to_fcpxml,
     to_otio_json,
@@ -25,11 +24,10 @@ from deployments.storyboard.models import VideoScript
 __all__ = [
     "DEFAULT_FPS",
     "FORMATS",
-    "MAX_FPS",
     "MAX_LINE_CHARS",
-    "MIN_FPS",
     "ExportFormat",
     "ExportKind",
+    "FrameRate",
     "ascii_file_stem",
     "export_script",
     "unicode_file_stem",
@@ -50,7 +48,7 @@ class ExportFormat(StrEnum):
 class ExportKind:
     media_type: str
     extension: str
-    write: Callable[[VideoScript, float], str]
+    write: Callable[[VideoScript, int], str]
 
 
 FORMATS: dict[ExportFormat, ExportKind] = {
@@ -64,7 +62,7 @@ FORMATS: dict[ExportFormat, ExportKind] = {
 }
 
 
-def export_script(script: VideoScript, export_format: ExportFormat, fps: float = DEFAULT_FPS):
+def export_script(script: VideoScript, export_format: ExportFormat, fps: int = DEFAULT_FPS):
     """The export as UTF-8 bytes, with its kind (media type, file extension). `fps` is the
     frame rate of the timeline formats (otio, fcpxml, edl); the others keep milliseconds."""
     kind = FORMATS[export_format]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from enum import IntEnum
 
 import opentimelineio as otio
 
@@ -22,22 +23,34 @@ from deployments.storyboard.exports.timing import (
 )
 from deployments.storyboard.models import VideoScript
 
-DEFAULT_FPS = 25.0
-MIN_FPS, MAX_FPS = 10.0, 120.0
+
+class FrameRate(IntEnum):
+    """The rates every timeline format here round-trips: the EDL adapter's SMPTE timecode
+    refuses others (12, 15, 100, 120), and the FCPXML adapter writes an empty frameDuration for
+    48 and fractional NTSC rates (23.976, 29.97, 59.94) or mixes 29.97 with 30000/1001."""
+
+    FPS_24 = 24
+    FPS_25 = 25
+    FPS_30 = 30
+    FPS_50 = 50
+    FPS_60 = 60
+
+
+DEFAULT_FPS = FrameRate.FPS_25
 METADATA_KEY = "video_script"
 # CMX 3600 reel names are at most 8 characters; the adapter pads and cuts to this.
 EDL_REEL_CHARS = 8
 TRACK_NAME = "Storyboard"
 
 
-def build_timeline(script: VideoScript, fps: float = DEFAULT_FPS) -> otio.schema.Timeline:
+def build_timeline(script: VideoScript, fps: int = DEFAULT_FPS) -> otio.schema.Timeline:
     timeline = otio.schema.Timeline(name=script.title)
     timeline.global_start_time = otio.opentime.RationalTime(0, fps)
     timeline.metadata[METADATA_KEY] = {
         "title": script.title,
         "language": script.language,
         "total_duration": script.total_duration,
-        "fps": fps,
+        "fps": int(fps),
     }
     track = otio.schema.Track(name=TRACK_NAME, kind=otio.schema.TrackKind.Video)
     cuts = frame_boundaries(script, fps)
@@ -74,15 +87,15 @@ def edl_reel_name(scene_number: int) -> str:
     return f"SC{scene_number:03d}"
 
 
-def to_otio_json(script: VideoScript, fps: float = DEFAULT_FPS) -> str:
+def to_otio_json(script: VideoScript, fps: int = DEFAULT_FPS) -> str:
     return otio.adapters.write_to_string(build_timeline(script, fps), "otio_json")
 
 
-def to_fcpxml(script: VideoScript, fps: float = DEFAULT_FPS) -> str:
+def to_fcpxml(script: VideoScript, fps: int = DEFAULT_FPS) -> str:
     return otio.adapters.write_to_string(build_timeline(script, fps), "fcpx_xml")
 
 
-def to_edl(script: VideoScript, fps: float = DEFAULT_FPS) -> str:
+def to_edl(script: VideoScript, fps: int = DEFAULT_FPS) -> str:
     """CMX 3600 is ASCII: the title line carries the title's ASCII letters only."""
     timeline = build_timeline(script, fps)
     timeline.name = ascii_title(script.title)
