@@ -132,6 +132,30 @@ def test_revision_one_is_the_first_script_and_others_are_404(client, tasks):
     assert export(client, task.task_id, format="srt", revision=0).status_code == 422
 
 
+def test_an_edited_task_exports_each_revision(client):
+    """After a PATCH, the export is the new revision's; revision=1 is still the first script."""
+    created = client.post(
+        "/api/tasks/", json={"prompt": PROMPTS["en"]}, params={"wait": "true"}, headers=ALICE
+    ).json()
+    task_id, first = created["task_id"], VideoScript.model_validate(created["result"])
+    try:
+        patched = client.patch(
+            f"/api/tasks/{task_id}/scenes/1",
+            json={"narration": "A new first line."},
+            headers=ALICE,
+        )
+        assert patched.status_code == 200
+        second = VideoScript.model_validate(patched.json()["result"])
+        assert second.scenes[0].narration == "A new first line."
+        latest = export(client, task_id, format="vtt")
+        assert latest.content == export_script(second, ExportFormat.VTT)[0]
+        assert export(client, task_id, format="vtt", revision=2).content == latest.content
+        original = export(client, task_id, format="vtt", revision=1)
+        assert original.content == export_script(first, ExportFormat.VTT)[0] != latest.content
+    finally:
+        client.delete(f"/api/tasks/{task_id}", headers=ALICE)
+
+
 def test_an_unknown_task_or_another_keys_is_a_404(client, tasks):
     assert export(client, uuid.uuid4().hex, format="md").status_code == 404
     bobs_view = export(client, tasks["en"].task_id, headers=BOB, format="md")
