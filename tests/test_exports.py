@@ -32,7 +32,7 @@ from deployments.storyboard.exports.timeline import (
     edl_reel_name,
 )
 from deployments.storyboard.fallback import build_fallback_script
-from deployments.storyboard.models import ScriptRequest, VideoScript
+from deployments.storyboard.models import Scene, ScriptRequest, VideoScript
 
 REQUESTS = {
     "zh": ScriptRequest(prompt="制作一段关于森林探险的短视频", duration_s=47, num_scenes=7),
@@ -284,6 +284,29 @@ def test_markdown_escapes_markup_in_the_script():
     html = MarkdownIt().render(exported(script, "md"))
     assert "<script>" not in html and "<strong>bold" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; **bold** # not a heading" in html
+
+
+@pytest.mark.skipif(
+    "characters" not in Scene.model_fields, reason="scenes carry no characters yet (item 1)"
+)
+def test_characters_of_a_scene_are_in_the_shot_list_document_and_timeline():
+    data = one_scene_script("en", narration="Mia meets Leo.").model_dump(mode="json")
+    data["scenes"][0]["characters"] = ["Mia", "Leo"]
+    if "characters" in VideoScript.model_fields:  # the cast the scenes name
+        data["characters"] = [
+            {"name": name, "description": f"{name} in a raincoat"} for name in ("Mia", "Leo")
+        ]
+    script = VideoScript.model_validate(data)
+    [row] = csv.DictReader(io.StringIO(exported(script, "csv").removeprefix("\ufeff")))
+    assert row["characters"] == "Mia; Leo"
+    assert "**Characters**: Mia, Leo" in exported(script, "md")
+    timeline = otio.adapters.read_from_string(exported(script, "otio"), "otio_json")
+    [clip] = timeline.video_tracks()[0].find_clips()
+    assert plain(clip.metadata[METADATA_KEY])["characters"] == ["Mia", "Leo"]
+    if "characters" in VideoScript.model_fields:
+        assert "- **Mia**: Mia in a raincoat" in exported(script, "md")
+        cast = plain(timeline.metadata[METADATA_KEY])["characters"]
+        assert [character["name"] for character in cast] == ["Mia", "Leo"]
 
 
 @pytest.mark.parametrize(

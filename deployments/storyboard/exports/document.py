@@ -18,6 +18,8 @@ LABELS: dict[ScriptLanguage, dict[str, str]] = {
         "narration": "旁白",
         "characters": "角色",
         "visual_prompt": "视频提示词",
+        "visual_style": "视觉风格",
+        "aspect_ratio": "画幅",
     },
     "en": {
         "summary": "{count} scenes, {total} s in all",
@@ -27,6 +29,8 @@ LABELS: dict[ScriptLanguage, dict[str, str]] = {
         "narration": "Narration",
         "characters": "Characters",
         "visual_prompt": "Visual prompt",
+        "visual_style": "Visual style",
+        "aspect_ratio": "Aspect ratio",
     },
 }
 # Characters Markdown would read as markup (or HTML) if a script's text held them.
@@ -38,7 +42,7 @@ def to_markdown(script: VideoScript) -> str:
     summary = labels["summary"].format(
         count=len(script.scenes), total=seconds_text(script.total_duration)
     )
-    parts = [f"# {_text(script.title)}", summary]
+    parts = [f"# {_text(script.title)}", summary, *_look(script, labels)]
     for span in scene_spans(script):
         scene = span.scene
         heading = labels["scene"].format(number=scene.scene_number)
@@ -55,6 +59,22 @@ def to_markdown(script: VideoScript) -> str:
         rows.append(f"**{labels['visual_prompt']}**: {_text(scene.visual_prompt)}")
         parts.append("\n".join(rows))
     return "\n\n".join(parts) + "\n"
+
+
+def _look(script: VideoScript, labels: dict[str, str]) -> list[str]:
+    """The look kept across scenes and the cast, where the script carries them."""
+    rows = [
+        f"**{labels[field]}**: {_text(str(value))}  "
+        for field in ("visual_style", "aspect_ratio")
+        if (value := getattr(script, field, None))
+    ]
+    cast = [
+        f"- **{_text(character.name)}**: {_text(character.description)}"
+        for character in getattr(script, "characters", None) or []
+    ]
+    if cast:
+        rows.append(f"**{labels['characters']}**:\n\n" + "\n".join(cast))
+    return ["\n".join(rows)] if rows else []
 
 
 def clock_text(seconds: float) -> str:

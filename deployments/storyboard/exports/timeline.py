@@ -51,6 +51,7 @@ def build_timeline(script: VideoScript, fps: int = DEFAULT_FPS) -> otio.schema.T
         "language": script.language,
         "total_duration": script.total_duration,
         "fps": int(fps),
+        **script_look(script),
     }
     track = otio.schema.Track(name=TRACK_NAME, kind=otio.schema.TrackKind.Video)
     cuts = frame_boundaries(script, fps)
@@ -76,6 +77,19 @@ def build_timeline(script: VideoScript, fps: int = DEFAULT_FPS) -> otio.schema.T
         track.append(clip)
     timeline.tracks.append(track)
     return timeline
+
+
+def script_look(script: VideoScript) -> dict:
+    """Aspect ratio, visual style and cast, where the script carries them."""
+    look = {
+        field: getattr(script, field)
+        for field in ("aspect_ratio", "visual_style")
+        if getattr(script, field, None) is not None
+    }
+    cast = getattr(script, "characters", None)
+    if cast:
+        look["characters"] = [character.model_dump(mode="json") for character in cast]
+    return look
 
 
 def scene_media_name(scene_number: int) -> str:
