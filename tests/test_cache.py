@@ -92,6 +92,14 @@ def test_equivalent_requests_share_a_key():
         {"request": ScriptRequest(prompt="制作一段关于森林探险的短视频", duration_s=60)},
         {"request": ScriptRequest(prompt="制作一段关于森林探险的短视频", system_prompt="p")},
         {"request": ScriptRequest(prompt="制作一段关于沙漠探险的短视频")},
+        {
+            "request": ScriptRequest(
+                prompt="制作一段关于森林探险的短视频",
+                characters=[{"name": "小林", "description": "red jacket"}],
+            )
+        },
+        {"request": ScriptRequest(prompt="制作一段关于森林探险的短视频", visual_style="ink")},
+        {"request": ScriptRequest(prompt="制作一段关于森林探险的短视频", aspect_ratio="9:16")},
         {"model": "other-model"},
         {"template_version": "2"},
         {"sampling": {**SAMPLING, "max_new_tokens": 512}},

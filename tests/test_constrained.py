@@ -56,6 +56,12 @@ def without_patterns(schema):
     return schema
 
 
+def closing_budget(schema) -> int:
+    """The engine's closing reserve covers finishing one scene; a schema that requires n scenes
+    (minItems: the request's exact count, else the low end of its range) needs n of them."""
+    return closing_reserve(schema) * schema["properties"]["scenes"]["minItems"]
+
+
 def random_walk(tokenizer, schema, budget: int, seed: int) -> tuple[str, bool]:
     """Decode `budget` tokens from random logits through the processor; (text, stopped)."""
     generator = torch.Generator().manual_seed(seed)
@@ -81,7 +87,7 @@ def test_closing_reserve_is_the_longest_minimal_scene_plus_margin():
 @pytest.mark.parametrize("seed", range(12))
 def test_random_logits_always_close_a_valid_script_within_the_budget(tokenizer, seed: int):
     schema = script_json_schema(CAT if seed % 2 else FOREST)
-    budget = closing_reserve(schema) + 80 + 40 * (seed % 3)
+    budget = closing_budget(schema) + 80 + 40 * (seed % 3)
     text, stopped = random_walk(tokenizer, schema, budget, seed)
     assert stopped, text
     document = json.loads(text)  # strict: no control characters, no bad escapes
@@ -115,7 +121,7 @@ def test_a_row_whose_allowed_tokens_were_all_banned_upstream_is_released(tokeniz
 
 def test_engine_batch_mixes_constrained_and_free_rows(engine):
     schemas = [script_json_schema(FOREST), script_json_schema(CAT), None]
-    budgets = [closing_reserve(schemas[0]) + 80, closing_reserve(schemas[1]) + 120, 24]
+    budgets = [closing_budget(schemas[0]) + 80, closing_budget(schemas[1]) + 120, 24]
     requests = [
         GenerationRequest(build_messages(r), max_new_tokens=b, temperature=0, json_schema=s)
         for r, b, s in zip([FOREST, CAT, FOREST], budgets, schemas, strict=True)
@@ -141,7 +147,7 @@ def test_sentencepiece_tokenizer_with_chinese(tmp_path_factory):
     engine.start()
     schema = script_json_schema(FOREST)
     request = GenerationRequest(
-        build_messages(FOREST), max_new_tokens=closing_reserve(schema) + 80, temperature=0,
+        build_messages(FOREST), max_new_tokens=closing_budget(schema) + 80, temperature=0,
         json_schema=schema,
     )  # fmt: skip
     [result] = engine.generate([request])

@@ -88,9 +88,14 @@ def test_repair_turn_echoes_the_bad_reply_and_the_problems():
     assert messages[:2] == build_messages(FOREST)
 
 
+@pytest.mark.parametrize("characters", [[], [{"name": "Mia", "description": "a red coat"}]])
 @pytest.mark.parametrize("language", ["zh", "en"])
-def test_the_example_in_the_prompt_satisfies_the_schema_and_the_parser(language: str):
-    request = ScriptRequest(prompt="森林" if language == "zh" else "forest", num_scenes=3)
+def test_the_example_in_the_prompt_satisfies_the_schema_and_the_parser(
+    language: str, characters: list
+):
+    # The example shows one scene, so it is checked against a one-scene request's schema.
+    prompt = "森林" if language == "zh" else "forest"
+    request = ScriptRequest(prompt=prompt, num_scenes=1, characters=characters)
     example = _example_in(build_messages(request)[1]["content"])
     jsonschema.validate(example, script_json_schema(request))
     assert parse_script(json.dumps(example, ensure_ascii=False), request).language == language

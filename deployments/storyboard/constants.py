@@ -34,6 +34,25 @@ MAX_SYSTEM_PROMPT_CHARS = 2000
 MAX_STYLE_CHARS = 50
 MAX_TITLE_CHARS = 200
 
+# Characters and look, given once per request and kept across scenes (every scene's visual
+# prompt carries the visual style and each present character's description).
+MAX_CHARACTERS = 8
+MAX_CHARACTER_NAME_CHARS = 40
+MAX_CHARACTER_DESCRIPTION_CHARS = 300
+MAX_VISUAL_STYLE_CHARS = 200
+AspectRatio = Literal["16:9", "9:16", "1:1", "4:3", "21:9"]
+ASPECT_RATIOS: tuple[AspectRatio, ...] = get_args(AspectRatio)
+DEFAULT_ASPECT_RATIO: AspectRatio = "16:9"
+
+# Narration that can be spoken in its scene's time: a calm voice-over reads about 5 Chinese
+# characters or 3 English words a second (TTS voices run 4-5 and 2.5-3). A scene of d seconds
+# gets floor(d x rate) of them; the fallback writes within it, the model is asked for it (prompt
+# and schema), and the quality report flags a line over it.
+ZH_NARRATION_CHARS_PER_SECOND = 5
+EN_NARRATION_WORDS_PER_SECOND = 3
+# English characters per word, to turn a word budget into a length bound for the JSON schema.
+EN_CHARS_PER_WORD = 7
+
 # Which path wrote a script: the model's first reply, its second after a repair turn, or the
 # fallback's templates.
 ScriptSource = Literal["llm", "llm_repaired", "fallback"]

@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from deployments.storyboard.constants import (
+    DEFAULT_ASPECT_RATIO,
+    MAX_CHARACTER_DESCRIPTION_CHARS,
+    MAX_CHARACTER_NAME_CHARS,
+    MAX_CHARACTERS,
     MAX_DURATION_S,
     MAX_PROMPT_CHARS,
     MAX_SCENE_SECONDS,
@@ -17,14 +21,44 @@ from deployments.storyboard.constants import (
     MAX_STYLE_CHARS,
     MAX_SYSTEM_PROMPT_CHARS,
     MAX_TITLE_CHARS,
+    MAX_VISUAL_STYLE_CHARS,
     MIN_DURATION_S,
     MIN_SCENES,
+    AspectRatio,
     Camera,
     RequestLanguage,
     ScriptLanguage,
 )
 from deployments.storyboard.language import visible_request_text
 from deployments.storyboard.lengths import scene_length_problem
+
+
+def _visible(text: str | None) -> str | None:
+    """Request text as kept (storyboard.language); a 422 of its own kind when nothing shows."""
+    if text is None:
+        return None
+    try:
+        return visible_request_text(text)
+    except ValueError as error:
+        raise PydanticCustomError("no_visible_text", str(error)) from None
+
+
+class Character(BaseModel):
+    """Someone who appears in the video, described once so every scene shows them alike."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=MAX_CHARACTER_NAME_CHARS, description="e.g. Mia.")
+    description: str = Field(
+        min_length=1,
+        max_length=MAX_CHARACTER_DESCRIPTION_CHARS,
+        description="Their look, for the text-to-video model, e.g. a girl with a yellow raincoat.",
+    )
+
+    @field_validator("name", "description")
+    @classmethod
+    def _text_is_visible(cls, text: str) -> str | None:
+        return _visible(text)
 
 
 class Scene(BaseModel):
@@ -35,6 +69,9 @@ class Scene(BaseModel):
     action: str = Field(min_length=1, description="What moves or happens in the shot.")
     narration: str = Field(description="Voice-over line, in the script's language.")
     visual_prompt: str = Field(min_length=1, description="English prompt for text-to-video.")
+    characters: list[str] = Field(
+        default_factory=list, description="Names of the request's characters in this scene."
+    )
 
 
 class VideoScript(BaseModel):
@@ -46,6 +83,9 @@ class VideoScript(BaseModel):
                 "title": "森林探险",
                 "language": "zh",
                 "total_duration": 12.0,
+                "aspect_ratio": "16:9",
+                "visual_style": "watercolor illustration, soft pastel palette",
+                "characters": [{"name": "小林", "description": "a young hiker in a red jacket"}],
                 "scenes": [
                     {
                         "scene_number": 1,
@@ -53,9 +93,11 @@ class VideoScript(BaseModel):
                         "duration": 6.0,
                         "camera": "wide shot",
                         "action": "探险者背着背包走进森林",
-                        "narration": "每一次探险，都从迈出第一步开始。",
+                        "narration": "探险，从第一步开始。",
                         "visual_prompt": "misty forest entrance at dawn, hiker with backpack, "
-                        "cinematic wide shot, soft golden light",
+                        "cinematic wide shot, soft golden light, 小林 (a young hiker in a red "
+                        "jacket), watercolor illustration, soft pastel palette",
+                        "characters": ["小林"],
                     },
                     {
                         "scene_number": 2,
@@ -63,9 +105,11 @@ class VideoScript(BaseModel):
                         "duration": 6.0,
                         "camera": "close up",
                         "action": "小鹿抬头，与探险者对视",
-                        "narration": "森林深处，总有意想不到的相遇。",
+                        "narration": "森林深处，总有相遇。",
                         "visual_prompt": "young deer by a forest stream looking at camera, "
-                        "close up, shallow depth of field",
+                        "close up, shallow depth of field, watercolor illustration, soft pastel "
+                        "palette",
+                        "characters": [],
                     },
                 ],
             }
@@ -76,9 +120,21 @@ class VideoScript(BaseModel):
     language: ScriptLanguage
     total_duration: float = Field(gt=0)
     scenes: list[Scene] = Field(min_length=MIN_SCENES, max_length=MAX_SCENES)
+    # Echoed from the request; scripts stored before these fields read with the defaults.
+    aspect_ratio: AspectRatio = DEFAULT_ASPECT_RATIO
+    visual_style: str | None = None
+    characters: list[Character] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _scenes_are_consistent(self) -> VideoScript:
+        names = {character.name for character in self.characters}
+        for scene in self.scenes:
+            strangers = [name for name in scene.characters if name not in names]
+            if strangers:
+                raise ValueError(
+                    f"scene {scene.scene_number} names characters the script does not have: "
+                    f"{', '.join(strangers)}"
+                )
         numbers = [scene.scene_number for scene in self.scenes]
         if numbers != list(range(1, len(self.scenes) + 1)):
             raise ValueError(f"scene_number must run 1..{len(self.scenes)}, got {numbers}")
@@ -102,6 +158,11 @@ class ScriptRequest(BaseModel):
                 "style": "cinematic",
                 "duration_s": 30,
                 "num_scenes": 5,
+                "characters": [
+                    {"name": "小林", "description": "a young hiker in a red jacket, short hair"}
+                ],
+                "visual_style": "watercolor illustration, soft pastel palette",
+                "aspect_ratio": "16:9",
             }
         },
     )
@@ -130,16 +191,38 @@ class ScriptRequest(BaseModel):
         max_length=MAX_SYSTEM_PROMPT_CHARS,
         description="Custom persona for the model (the output format rules always apply).",
     )
+    characters: list[Character] = Field(
+        default_factory=list,
+        max_length=MAX_CHARACTERS,
+        description=f"Up to {MAX_CHARACTERS} people in the video, names unique; the first is "
+        "the protagonist. Each scene's visual prompt carries the description of those in it.",
+    )
+    visual_style: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_VISUAL_STYLE_CHARS,
+        description="The look of every shot, added to each visual prompt, e.g. watercolor "
+        "illustration, soft pastel palette.",
+    )
+    aspect_ratio: AspectRatio = Field(DEFAULT_ASPECT_RATIO, description="Frame shape.")
 
-    @field_validator("prompt", "style", "system_prompt")
+    @field_validator("prompt", "style", "system_prompt", "visual_style")
     @classmethod
     def _text_is_visible(cls, text: str | None) -> str | None:
-        if text is None:
-            return None
-        try:
-            return visible_request_text(text)
-        except ValueError as error:
-            raise PydanticCustomError("no_visible_text", str(error)) from None
+        return _visible(text)
+
+    @field_validator("characters")
+    @classmethod
+    def _names_are_unique(cls, characters: list[Character]) -> list[Character]:
+        names = [character.name for character in characters]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise PydanticCustomError(
+                "duplicate_character",
+                "character names must be unique; repeated: {names}",
+                {"names": ", ".join(repeated)},
+            )
+        return characters
 
     @model_validator(mode="after")
     def _scenes_can_carry_the_duration(self) -> ScriptRequest:

@@ -33,6 +33,7 @@ from deployments.storyboard.lengths import (
     scene_length_problem,
     share_duration,
 )
+from deployments.storyboard.look import apply_look
 from deployments.storyboard.models import Scene, ScriptRequest, VideoScript
 
 TITLE_FROM_TEXT_CHARS = 30
@@ -138,6 +139,7 @@ SCENE_FIELD_KEYS: dict[str, tuple[str, ...]] = {
         "prompt",
     ),
 }
+CHARACTERS_KEYS = _keys("characters", "character", "cast", "角色", "人物", "出场人物")
 LANGUAGE_NAMES = {
     "zh": "zh", "zhcn": "zh", "chinese": "zh", "中文": "zh", "汉语": "zh", "简体中文": "zh",
     "en": "en", "english": "en", "英文": "en", "英语": "en",
@@ -186,7 +188,8 @@ def parse_script(text: str, request: ScriptRequest | None = None) -> VideoScript
     """The best script in `text`; raises ScriptParseError when there is none.
 
     With `request`, the scenes' durations add up to its total (a reply whose scene count cannot
-    carry that total has no usable script) and the language follows it.
+    carry that total has no usable script), the language follows it, and the script carries its
+    look (storyboard.look: visual style, characters, aspect ratio).
     """
     if not isinstance(text, str) or not text.strip():
         raise ScriptParseError("the output is empty")
@@ -202,7 +205,7 @@ def parse_script(text: str, request: ScriptRequest | None = None) -> VideoScript
             best = script
     if best is None:
         raise ScriptParseError(reasons[0] if reasons else "no JSON object with scenes found")
-    return best
+    return best if request is None else apply_look(best, request)
 
 
 def camera_from_text(value: object) -> Camera | None:
@@ -303,6 +306,11 @@ def _normalize(
     fields = [f for f in fields if f["description"]][:MAX_SCENES]
     if not fields:
         raise ScriptParseError("the scenes list has no scene with a description")
+    if request is not None and request.num_scenes and len(fields) != request.num_scenes:
+        raise ScriptParseError(
+            f"the request asks for exactly {request.num_scenes} scenes, the reply has "
+            f"{len(fields)}: write {request.num_scenes} scenes"
+        )
     language = _language(container, fields, request)
     durations = _durations(fields, request)
     scenes: list[Scene] = []
@@ -320,6 +328,7 @@ def _normalize(
                     action=scene["action"] or scene["description"],
                     narration=scene["narration"],
                     visual_prompt=_english_visual_prompt(scene, camera, request),
+                    characters=_known_names(scene["characters"], request),
                 )
             )
         except ValidationError as error:
@@ -332,6 +341,7 @@ def _normalize(
             language=language,
             total_duration=round(sum(durations), 2),
             scenes=scenes,
+            characters=request.characters if request is not None else [],
         )
     except ValidationError as error:
         raise ScriptParseError(_first_problem(error)) from None
@@ -342,7 +352,7 @@ def _scene_fields(raw: Any) -> dict[str, Any]:
     if isinstance(raw, str):
         return {
             "description": raw.strip(), "duration": None, "camera": None, "action": "",
-            "narration": "", "visual_prompt": "",
+            "narration": "", "visual_prompt": "", "characters": None,
         }  # fmt: skip
     if not isinstance(raw, dict):
         return {"description": ""}
@@ -352,6 +362,7 @@ def _scene_fields(raw: Any) -> dict[str, Any]:
     }
     fields: dict[str, Any] = {name: _text(value) for name, value in values.items()}
     fields["duration"] = seconds_from_value(values["duration"])
+    fields["characters"] = _first_value(raw, CHARACTERS_KEYS)
     fields["camera"] = values["camera"]
     fields["description"] = (
         fields["description"] or fields["action"] or fields["narration"] or fields["visual_prompt"]
@@ -400,6 +411,15 @@ def _durations(fields: list[dict[str, Any]], request: ScriptRequest | None) -> l
     if missing and total > sum(known):
         share = (total - sum(known)) / missing
     return share_duration(total, [_clamp_seconds(share if d is None else d) for d in given])
+
+
+def _known_names(value: Any, request: ScriptRequest | None) -> list[str]:
+    """The request's character names the model listed for a scene (as a list or a text), spelt
+    as the request spells them; names it made up are dropped."""
+    if request is None or not request.characters:
+        return []
+    listed = _text(value).casefold()
+    return [c.name for c in request.characters if c.name.casefold() in listed]
 
 
 def _clamp_seconds(seconds: float) -> float:

@@ -12,19 +12,22 @@ import json
 from typing import Any
 
 from deployments.storyboard.constants import (
+    EN_NARRATION_WORDS_PER_SECOND,
     MAX_SCENE_SECONDS,
     MAX_SCENES,
     MAX_SYSTEM_PROMPT_CHARS,
     MIN_SCENE_SECONDS,
+    ZH_NARRATION_CHARS_PER_SECOND,
     Camera,
     ScriptLanguage,
 )
 from deployments.storyboard.language import resolve_language
-from deployments.storyboard.lengths import min_scenes_for, planned_duration, scene_count_range
+from deployments.storyboard.lengths import planned_duration, scene_count_range
 from deployments.storyboard.models import ScriptRequest
+from deployments.storyboard.narration import narration_schema_chars
 from deployments.storyboard.styles import STYLES, find_style
 
-TEMPLATE_WORDING = "2026-11-27.1"
+TEMPLATE_WORDING = "2026-12-01.1"
 _GUIDES = json.dumps([s.guide.model_dump() for s in STYLES.values()], ensure_ascii=False)
 TEMPLATE_VERSION = f"{TEMPLATE_WORDING}+styles.{hashlib.sha256(_GUIDES.encode()).hexdigest()[:8]}"
 MAX_ECHOED_OUTPUT_CHARS = 3000  # of a failed reply, shown back to the model in the repair turn
@@ -34,6 +37,8 @@ SCHEMA_TITLE_CHARS = 40
 SCHEMA_TEXT_CHARS = 120
 SCHEMA_VISUAL_PROMPT_CHARS = 200
 SCHEMA_MAX_TOTAL_SECONDS = 600
+# A visual prompt is for an English text-to-video model: printable ASCII, less `"` and `\`.
+VISUAL_PROMPT_PATTERN = "^[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]{{1,{max_chars}}}$"
 
 CAMERA_NAMES = ", ".join(camera.value for camera in Camera)
 
@@ -74,24 +79,28 @@ _USER_TEMPLATES: dict[ScriptLanguage, str] = {
 语言：title、description、action、narration 用中文；visual_prompt 必须用英文
 camera 只能取以下值之一：{cameras}
 所有场景的 duration 之和等于总时长。每个场景内容不同，不要重复。
+旁白要能在场景时长内读完：每秒不超过 {zh_rate} 个字。
 只输出一个 JSON 对象，不要代码块，不要任何解释。格式：
 {example}
 
 需求：{prompt}
 风格：{style}
 总时长：{duration} 秒
-场景数：{scenes}""",
+场景数：{scenes}
+画幅：{aspect_ratio}{look}""",
     "en": """Write a short-video storyboard for the request below.
 Language: title, description, action and narration in English; visual_prompt in English
 camera must be one of: {cameras}
 The scenes' durations must add up to the total length. Every scene must be different.
+Narration must be speakable in its scene's time: at most {en_rate} words per second.
 Output one JSON object only: no code fences, no explanations. Format:
 {example}
 
 Request: {prompt}
 Style: {style}
 Total length: {duration} seconds
-Number of scenes: {scenes}""",
+Number of scenes: {scenes}
+Aspect ratio: {aspect_ratio}{look}""",
 }
 
 _REPAIR_TEMPLATES: dict[ScriptLanguage, str] = {
@@ -102,6 +111,15 @@ _REPAIR_TEMPLATES: dict[ScriptLanguage, str] = {
 }
 
 _DEFAULT_STYLE: dict[ScriptLanguage, str] = {"zh": "由你根据内容决定", "en": "your choice"}
+_VISUAL_STYLE: dict[ScriptLanguage, str] = {
+    "zh": "\n画面风格（每个场景一致）：{style}",
+    "en": "\nVisual style (the same in every scene): {style}",
+}
+_CHARACTERS: dict[ScriptLanguage, str] = {
+    "zh": "\n角色（第一个是主角；每个场景的 characters 列出出场角色）：\n{lines}",
+    "en": "\nCharacters (the first is the protagonist; each scene's characters lists who is "
+    "in it):\n{lines}",
+}
 
 
 def build_messages(
@@ -133,52 +151,63 @@ def build_repair_messages(
 
 def script_json_schema(request: ScriptRequest) -> dict[str, Any]:
     """The VideoScript schema with every string, number and list bounded, for constrained
-    decoding; `scenes` comes last so that a budget-limited reply closes in a few tokens, and
-    holds at least the scenes that can carry the request's total."""
+    decoding; `scenes` comes last so that a budget-limited reply closes in a few tokens.
+
+    It binds what the request fixes: exactly `num_scenes` scenes (else the count range that
+    fits the total), scene lengths the total can hold, narration within the budget of an
+    average scene, visual prompts in printable ASCII, and characters from the request's list.
+    """
     total = planned_duration(request.duration_s, request.num_scenes)
+    language = resolve_language(request)
+    fewest, most = (
+        (request.num_scenes, request.num_scenes) if request.num_scenes else scene_count_range(total)
+    )
 
     def text(max_chars: int) -> dict[str, Any]:
         # No quotes, backslashes or control characters: every character is itself, so the
         # length bound is a token bound too, and the JSON stays strictly valid.
         return {"type": "string", "pattern": f'^[^"\\\\\\x00-\\x1f]{{1,{max_chars}}}$'}
 
+    narration_chars = narration_schema_chars(total / fewest, language)
+    properties: dict[str, Any] = {
+        "scene_number": {"type": "integer", "minimum": 1, "maximum": MAX_SCENES},
+        "description": text(SCHEMA_TEXT_CHARS),
+        "duration": {
+            "type": "integer",
+            "minimum": MIN_SCENE_SECONDS,
+            "maximum": min(MAX_SCENE_SECONDS, total),
+        },
+        "camera": {"type": "string", "enum": [camera.value for camera in Camera]},
+        "action": text(SCHEMA_TEXT_CHARS),
+        "narration": text(min(SCHEMA_TEXT_CHARS, narration_chars)),
+        "visual_prompt": {
+            "type": "string",
+            "pattern": VISUAL_PROMPT_PATTERN.format(max_chars=SCHEMA_VISUAL_PROMPT_CHARS),
+        },
+    }
+    if request.characters:
+        properties["characters"] = {
+            "type": "array",
+            "items": {"type": "string", "enum": [c.name for c in request.characters]},
+            "maxItems": len(request.characters),
+        }
     scene = {
         "type": "object",
-        "properties": {
-            "scene_number": {"type": "integer", "minimum": 1, "maximum": MAX_SCENES},
-            "description": text(SCHEMA_TEXT_CHARS),
-            "duration": {
-                "type": "integer",
-                "minimum": MIN_SCENE_SECONDS,
-                "maximum": MAX_SCENE_SECONDS,
-            },
-            "camera": {"type": "string", "enum": [camera.value for camera in Camera]},
-            "action": text(SCHEMA_TEXT_CHARS),
-            "narration": text(SCHEMA_TEXT_CHARS),
-            "visual_prompt": text(SCHEMA_VISUAL_PROMPT_CHARS),
-        },
-        "required": [
-            "scene_number", "description", "duration", "camera", "action", "narration",
-            "visual_prompt",
-        ],
+        "properties": properties,
+        "required": list(properties),
         "additionalProperties": False,
-    }  # fmt: skip
+    }
     return {
         "type": "object",
         "properties": {
             "title": text(SCHEMA_TITLE_CHARS),
-            "language": {"type": "string", "enum": [resolve_language(request)]},
+            "language": {"type": "string", "enum": [language]},
             "total_duration": {
                 "type": "integer",
                 "minimum": 1,
                 "maximum": SCHEMA_MAX_TOTAL_SECONDS,
             },
-            "scenes": {
-                "type": "array",
-                "items": scene,
-                "minItems": min_scenes_for(total),
-                "maxItems": request.num_scenes or scene_count_range(total)[1],
-            },
+            "scenes": {"type": "array", "items": scene, "minItems": fewest, "maxItems": most},
         },
         "required": ["title", "language", "total_duration", "scenes"],
         "additionalProperties": False,
@@ -208,8 +237,23 @@ def _user_prompt(request: ScriptRequest, language: ScriptLanguage) -> str:
         duration=total,
         scenes=scenes,
         cameras=CAMERA_NAMES,
-        example=json.dumps(_example(language), ensure_ascii=False),
+        example=json.dumps(_example(request, language), ensure_ascii=False),
+        zh_rate=ZH_NARRATION_CHARS_PER_SECOND,
+        en_rate=EN_NARRATION_WORDS_PER_SECOND,
+        aspect_ratio=request.aspect_ratio,
+        look=_look(request, language),
     )
+
+
+def _look(request: ScriptRequest, language: ScriptLanguage) -> str:
+    """The request's visual style and characters, as lines of the prompt (none when absent)."""
+    look = ""
+    if request.visual_style:
+        look += _VISUAL_STYLE[language].format(style=request.visual_style)
+    if request.characters:
+        lines = "\n".join(f"- {c.name}: {c.description}" for c in request.characters)
+        look += _CHARACTERS[language].format(lines=lines)
+    return look
 
 
 def _style_guide(style: str | None, language: ScriptLanguage) -> str:
@@ -220,11 +264,9 @@ def _style_guide(style: str | None, language: ScriptLanguage) -> str:
     return known.guide.in_language(language) if known else style.strip()
 
 
-def _example(language: ScriptLanguage) -> dict[str, Any]:
+def _example(request: ScriptRequest, language: ScriptLanguage) -> dict[str, Any]:
     title = "标题" if language == "zh" else "Title"
-    return {
-        "title": title,
-        "language": language,
-        "total_duration": 5,
-        "scenes": [_SCENE_EXAMPLE[language]],
-    }
+    scene = dict(_SCENE_EXAMPLE[language])
+    if request.characters:
+        scene["characters"] = [request.characters[0].name]
+    return {"title": title, "language": language, "total_duration": 5, "scenes": [scene]}

@@ -21,7 +21,8 @@ from deployments.storyboard.fallback.library import (
 from deployments.storyboard.fallback.terms import Term, of_kind, subject_of, typed_terms
 from deployments.storyboard.language import cjk_count, resolve_language
 from deployments.storyboard.lengths import planned_duration, planned_scene_count, share_duration
-from deployments.storyboard.models import Scene, ScriptRequest, VideoScript
+from deployments.storyboard.look import apply_look
+from deployments.storyboard.models import Character, Scene, ScriptRequest, VideoScript
 from deployments.storyboard.slots import render
 from deployments.storyboard.styles import STYLES, Style, find_style
 
@@ -61,20 +62,54 @@ def build_fallback_script(request: ScriptRequest) -> VideoScript:
     words = extract_terms(request.prompt)
     topic = words.topic_in(language, genre.topic_zh if language == "zh" else genre.subject_en)
     writer = _SceneWriter(language, genre, topic, typed_terms(request.prompt), style)
+    cast = cast_scenes(shots, request.characters)
     scenes = []
     cameras: list[Camera] = []
     for number, (shot, duration) in enumerate(zip(shots, durations, strict=True), start=1):
         cameras.append(pick_camera(shot, style, cameras))
-        scenes.append(writer.scene(number, shot, cameras[-1], duration))
+        scene = writer.scene(number, shot, cameras[-1], duration)
+        scenes.append(scene.model_copy(update={"characters": cast[number - 1]}))
     title = writer.fill(genre.title.zh if language == "zh" else genre.title.en, 0)
     if language == "en":
         title = title[:1].upper() + title[1:]
-    return VideoScript(
+    script = VideoScript(
         title=title[:MAX_TITLE_CHARS],
         language=language,
         total_duration=sum(durations),
         scenes=scenes,
+        characters=list(request.characters),
     )
+    return apply_look(script, request)
+
+
+def cast_scenes(shots: list[PlannedShot], characters: list[Character]) -> list[list[str]]:
+    """Who is in each shot: the protagonist (the first character) in every scene but the
+    opening establishing shot of a longer arc; the others one at a time in every other
+    development scene, all together at the climax (or, without one, the last scene); the ending
+    brings the protagonist back with the first of them. Every character appears at least once."""
+    if not characters:
+        return [[] for _ in shots]
+    protagonist, others = characters[0].name, [c.name for c in characters[1:]]
+    everyone = [protagonist, *others]
+    gathering = next((i for i, shot in enumerate(shots) if shot.role == "climax"), len(shots) - 1)
+    cast = []
+    development = 0
+    for index, shot in enumerate(shots):
+        if index == gathering:
+            cast.append(everyone)
+        elif shot.role == "opening" and len(shots) >= 4:
+            cast.append([])
+        elif shot.role == "development" and others and development % 2:
+            cast.append([protagonist, others[development // 2 % len(others)]])
+            development += 1
+        elif shot.role == "development":
+            cast.append([protagonist])
+            development += 1
+        elif shot.role == "ending":
+            cast.append(everyone[:2])
+        else:
+            cast.append([protagonist])
+    return cast
 
 
 def fallback_template(request: ScriptRequest) -> str:
