@@ -9,9 +9,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic_core import PydanticCustomError
 
 from deployments.storyboard.constants import SCRIPT_SOURCES, ScriptSource
+from deployments.storyboard.language import visible_request_text
 from deployments.storyboard.models import Camera, Scene, ScriptRequest, VideoScript
 
 # The storyboard's own models are part of this contract, as they are.
@@ -97,6 +99,16 @@ class RevisionList(BaseModel):
 MAX_INSTRUCTION_CHARS = 500
 
 
+def visible_instruction(text: str | None) -> str | None:
+    """An instruction as the model will read it: bidi controls removed, something visible."""
+    if text is None:
+        return None
+    try:
+        return visible_request_text(text)
+    except ValueError as error:
+        raise PydanticCustomError("no_visible_text", str(error)) from None
+
+
 class SceneInstruction(BaseModel):
     """What to change when the model rewrites a scene (optional)."""
 
@@ -109,6 +121,8 @@ class SceneInstruction(BaseModel):
         description="e.g. 'make it night, 8 seconds'; without it, a different version of the "
         "scene, same duration.",
     )
+
+    _visible = field_validator("instruction")(visible_instruction)
 
 
 class SceneInsert(SceneInstruction):
@@ -131,6 +145,8 @@ class RefineRequest(BaseModel):
         max_length=MAX_INSTRUCTION_CHARS,
         description="How to rewrite the whole script, e.g. 'more humour, end on a question'.",
     )
+
+    _visible = field_validator("instruction")(visible_instruction)
 
 
 class HealthResponse(BaseModel):

@@ -230,7 +230,7 @@ class SceneEditor:
                 task_id, self.owner, script, source, note, task["revision"]
             )
             if outcome == "added":
-                return current
+                return _logged(current)
             _refuse(task_id, outcome, current, if_match, task["revision"])
             task = None
         raise HTTPException(409, f"task {task_id!r} kept changing; retry the edit")
@@ -243,9 +243,20 @@ class SceneEditor:
             task_id, self.owner, script, source, note, base
         )
         if outcome == "added":
-            return current
+            return _logged(current)
         _refuse(task_id, outcome, current, base, base)  # a conflict: raised as if If-Match
         raise AssertionError("every outcome but `added` is refused")
+
+
+def _logged(task: dict[str, Any]) -> dict[str, Any]:
+    logger.info(
+        "task %s: revision %s stored (source %s, %d scenes)",
+        task["task_id"],
+        task["revision"],
+        task["revision_source"],
+        len(task["result"]["scenes"]),
+    )
+    return task
 
 
 def _refuse(

@@ -250,3 +250,24 @@ def test_a_task_that_did_not_complete_cannot_be_edited(app, client, task):
     assert response.status_code == 409 and "failed" in error_of(response)["message"]
     assert client.get(f"/api/tasks/{failed}/revisions", headers=ALICE).json()["items"] == []
     client.delete(f"/api/tasks/{failed}", headers=ALICE)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers", "field"),
+    [
+        ("/scenes/1/regenerate", {"instruction": "\u200b\u200b"}, {}, "body.instruction"),
+        ("/refine", {"instruction": "\u202e "}, {}, "body.instruction"),
+        ("/refine", {}, {}, "body.instruction"),
+        ("/scenes", {"scene": {"description": "no camera"}}, {}, "body.scene.duration"),
+        ("/scenes/1/regenerate", None, {"If-Match": "latest"}, "header.If-Match"),
+    ],
+)
+def test_malformed_edit_requests_are_a_422_naming_the_field(
+    client, task, path, body, headers, field
+):
+    response = client.post(
+        f"/api/tasks/{task['task_id']}{path}", json=body, headers={**ALICE, **headers}
+    )
+    assert response.status_code == 422, response.text
+    assert [f["field"] for f in error_of(response)["fields"]] == [field]
+    assert revisions(client, task["task_id"]) == [(1, "fallback")]
