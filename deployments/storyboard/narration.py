@@ -20,10 +20,14 @@ from deployments.storyboard.constants import (
 from deployments.storyboard.language import cjk_count
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’-][A-Za-z0-9]+)*")
-# A sentence ends at 。！？!?… or a full stop before a space; a clause at ，,；;：: as well.
-_SENTENCE_END = re.compile(r"(?<=[。！？!?…])|(?<=[.;])(?=\s)")
-_CLAUSE_END = re.compile(r"(?<=[。！？!?…，；：、])|(?<=[.,;:])(?=\s)")
-_CLAUSE_MARK = "，；：、,;:"
+# A sentence ends at 。！？!?… or at . ! ? before a space; a clause also at a semicolon or colon,
+# and in Chinese at a comma.
+_SENTENCE_END = re.compile(r"(?<=[。！？!?…])|(?<=[.!?])(?=\s)")
+_CLAUSE_END: dict[ScriptLanguage, re.Pattern[str]] = {
+    "zh": re.compile(r"(?<=[。！？!?…，；：;:])"),
+    "en": re.compile(r"(?<=[;:])(?=\s)|(?<=[.!?])(?=\s)"),
+}
+_CLAUSE_MARKS = "，；：、,;:"
 
 
 def narration_budget(seconds: float, language: ScriptLanguage) -> int:
@@ -56,29 +60,38 @@ def narration_schema_chars(seconds: float, language: ScriptLanguage) -> int:
 
 
 def fit_narration(text: str, seconds: float, language: ScriptLanguage) -> str:
-    """`text` when it fits; else its longest run of leading whole sentences that fits; else of
-    leading whole clauses, closed with a full stop; else an empty line (a silent shot) — never a
-    sentence cut inside a clause."""
-    if narration_fits(text, seconds, language):
-        return text
-    for pieces in (_SENTENCE_END.split(text), _CLAUSE_END.split(text)):
-        kept = _leading_that_fit([p for p in pieces if p], seconds, language)
-        if kept:
-            return _closed(kept, language)
-    return ""
+    """The longest of `text`'s shortenings that fits a scene of `seconds`; an empty line (a
+    silent shot) when none does."""
+    return next(
+        (
+            short
+            for short in shortenings(text, language)
+            if narration_fits(short, seconds, language)
+        ),
+        "",
+    )
 
 
-def _leading_that_fit(pieces: list[str], seconds: float, language: ScriptLanguage) -> str:
-    kept = ""
-    for piece in pieces:
-        if not narration_fits(kept + piece, seconds, language):
-            break
-        kept += piece
-    return kept.strip()
+def shortenings(text: str, language: ScriptLanguage) -> list[str]:
+    """`text`, then its leading whole sentences, then the leading whole clauses of its first
+    sentence closed with a full stop — longest first, never a cut inside a clause.
+
+    A clause ends at a semicolon or colon, and in Chinese also at a comma (一份好味道，从挑选原料
+    开始。→ 一份好味道。); an English comma does not end one ("If not now." is no line).
+    """
+    found = [text.strip()]
+    sentences = [piece for piece in _SENTENCE_END.split(text) if piece.strip()] or [""]
+    clauses = [piece for piece in _CLAUSE_END[language].split(sentences[0]) if piece.strip()]
+    for pieces in (sentences, clauses):
+        for count in range(len(pieces) - 1, 0, -1):
+            short = _closed("".join(pieces[:count]).strip(), language)
+            if short not in found:
+                found.append(short)
+    return found
 
 
 def _closed(text: str, language: ScriptLanguage) -> str:
     """A line that ended on a clause mark ends on a full stop instead."""
-    if text and text[-1] in _CLAUSE_MARK:
+    if text and text[-1] in _CLAUSE_MARKS:
         return text[:-1] + ("。" if language == "zh" else ".")
     return text

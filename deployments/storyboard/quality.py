@@ -20,6 +20,7 @@ from deployments.storyboard.fallback.terms import Term, of_kind, subject_of, typ
 from deployments.storyboard.language import cjk_count, resolve_language
 from deployments.storyboard.lengths import planned_duration, scene_count_range
 from deployments.storyboard.models import ScriptRequest, VideoScript
+from deployments.storyboard.narration import shortenings
 from deployments.storyboard.slots import SLOT
 
 MIN_CHINESE_SHARE = 0.5  # of the letters in a zh script's text
@@ -129,9 +130,17 @@ def slot_misfits(request: ScriptRequest, script: VideoScript) -> list[str]:
     for shot, scene in zip(plan_arc(genre, len(script.scenes)), script.scenes, strict=True):
         texts = (shot.beat.zh if language == "zh" else shot.beat.en).parts
         lines = (scene.description, scene.action, scene.narration)
-        written = [(t, line, language, False) for t, line in zip(texts, lines, strict=True)]
-        written.append((shot.beat.visual, scene.visual_prompt, "en", True))
-        for template, line, line_language, visual in written:
+        # The narration may be cut to whole sentences or clauses to fit its scene, or left out.
+        written = [
+            ((texts[0],), scene.description, language, False),
+            ((texts[1],), scene.action, language, False),
+            (tuple(shortenings(texts[2], language)), scene.narration, language, False),
+            ((shot.beat.visual,), scene.visual_prompt, "en", True),
+        ]
+        for templates, line, line_language, visual in written:
+            template = templates[0]
+            if not line:
+                continue  # a silent shot: no part of the narration fitted its scene
             fitting = {
                 (name, default): _fitting_words(genre, terms, name, default, line_language, visual)
                 for name, default in _slots(template)
@@ -139,7 +148,7 @@ def slot_misfits(request: ScriptRequest, script: VideoScript) -> list[str]:
             lines = [line]
             if visual:  # the scene's camera may have replaced the beat's own
                 lines.append(line.replace(scene.camera.value, shot.beat.camera.value, 1))
-            if any(_written_with(template, candidate, fitting) for candidate in lines):
+            if any(_written_with(t, candidate, fitting) for t in templates for candidate in lines):
                 continue
             fills = _slot_fills(template, lines[-1])
             wrong = [

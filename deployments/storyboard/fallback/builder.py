@@ -23,6 +23,7 @@ from deployments.storyboard.language import cjk_count, resolve_language
 from deployments.storyboard.lengths import planned_duration, planned_scene_count, share_duration
 from deployments.storyboard.look import apply_look
 from deployments.storyboard.models import Character, Scene, ScriptRequest, VideoScript
+from deployments.storyboard.narration import fit_narration
 from deployments.storyboard.slots import render
 from deployments.storyboard.styles import STYLES, Style, find_style
 
@@ -249,6 +250,7 @@ class _SceneWriter:
         zh = self.language == "zh"
         texts = (shot.beat.zh if zh else shot.beat.en).parts
         description, action, narration = (self.fill(text, number) for text in texts)
+        narration = fit_narration(narration, duration, self.language)
         visual = self.fill(shot.beat.visual, number, visual=True)
         if camera is not shot.beat.camera:  # the beat's own shot was swapped for variety
             visual = visual.replace(shot.beat.camera.value, camera.value)
