@@ -15,9 +15,10 @@ from pydantic_core import PydanticCustomError
 from deployments.storyboard.constants import SCRIPT_SOURCES, ScriptSource
 from deployments.storyboard.language import visible_request_text
 from deployments.storyboard.models import Camera, Scene, ScriptRequest, VideoScript
+from deployments.storyboard.quality import QualityReport
 
 # The storyboard's own models are part of this contract, as they are.
-__all__ = ["Camera", "Scene", "ScriptRequest", "VideoScript"]
+__all__ = ["Camera", "QualityReport", "Scene", "ScriptRequest", "VideoScript"]
 
 
 # What wrote a revision of a script: a path of the pipeline, or the client's own edit.
@@ -75,6 +76,12 @@ class TaskResponse(BaseModel):
         None, description="What wrote this revision: llm, llm_repaired, fallback or edit."
     )
     revision_note: str | None = Field(None, description="What this revision changed.")
+    quality: QualityReport | None = Field(
+        None,
+        description="How `result` meets `request`: duration, scene count, narration per scene, "
+        "distinct scenes, language, English visual prompts, character coverage (computed on "
+        "read; null without a result).",
+    )
 
 
 class TaskList(BaseModel):

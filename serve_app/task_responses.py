@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from deployments.storyboard.quality import quality_report
 from serve_app.protocol import TaskResponse, TaskTimings, VideoScript
 from serve_app.tasks import stored_request
 
@@ -34,6 +35,9 @@ def to_task_response(task: dict[str, Any], retention_s: float = 0.0) -> TaskResp
         except ValidationError as error:
             result = None
             problems.append(f"stored result unreadable: {error.error_count()} problems")
+    quality = (
+        quality_report(request, result) if request is not None and result is not None else None
+    )
     raw_request = task["request"] if isinstance(task["request"], dict) else {}
     prompt = raw_request.get("prompt")
     completed_at = task["completed_at"]
@@ -56,6 +60,7 @@ def to_task_response(task: dict[str, Any], retention_s: float = 0.0) -> TaskResp
         expires_at=as_datetime(completed_at + retention_s)
         if completed_at and retention_s
         else None,
+        quality=quality,
         timings=TaskTimings(
             queued_ms=elapsed_ms(task["created_at"], task["started_at"]),
             generation_ms=task["generation_ms"],

@@ -1,7 +1,8 @@
 """Structural quality metrics of a storyboard against the request that asked for it.
 
-One home for the numbers the fallback tests assert and `scripts/eval_scripts.py` reports for a
-live service, so a real model and the fallback are scored the same way.
+One home for the numbers the fallback tests assert, `scripts/eval_scripts.py` reports for a
+live service and every task shows as `quality` (QualityReport), so a real model and the fallback
+are scored the same way.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import itertools
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from deployments.storyboard.constants import ScriptLanguage
 from deployments.storyboard.fallback.builder import choose_genre, plan_arc
@@ -18,9 +22,18 @@ from deployments.storyboard.fallback.keywords import extract_terms
 from deployments.storyboard.fallback.library import Genre
 from deployments.storyboard.fallback.terms import Term, of_kind, subject_of, typed_terms
 from deployments.storyboard.language import cjk_count, resolve_language
-from deployments.storyboard.lengths import planned_duration, scene_count_range
-from deployments.storyboard.models import ScriptRequest, VideoScript
-from deployments.storyboard.narration import shortenings
+from deployments.storyboard.lengths import (
+    DURATION_QUANTUM_S,
+    planned_duration,
+    scene_count_range,
+)
+from deployments.storyboard.models import Scene, ScriptRequest, VideoScript
+from deployments.storyboard.narration import (
+    budget_unit,
+    narration_budget,
+    shortenings,
+    spoken_length,
+)
 from deployments.storyboard.slots import SLOT
 
 MIN_CHINESE_SHARE = 0.5  # of the letters in a zh script's text
@@ -51,23 +64,134 @@ def score_script(request: ScriptRequest, script: VideoScript) -> ScriptMetrics:
     descriptions = [scene.description.strip() for scene in script.scenes]
     cameras = [scene.camera for scene in script.scenes]
     target = planned_duration(request.duration_s, request.num_scenes)
-    if request.num_scenes:
-        count_ok = len(script.scenes) == request.num_scenes
-    else:
-        low, high = scene_count_range(target)
-        count_ok = low <= len(script.scenes) <= high
     return ScriptMetrics(
         scenes=len(script.scenes),
-        distinct_scene_ratio=len(set(descriptions)) / len(descriptions),
+        distinct_scene_ratio=distinct_scene_ratio(script),
         repeats_prompt=any(d == request.prompt.strip() for d in descriptions),
         duration_error_s=round(abs(script.total_duration - target), 3),
-        scene_count_ok=count_ok,
+        scene_count_ok=scene_count_ok(request, script),
         language_ok=language_matches(request, script),
-        visual_prompts_english=all(not cjk_count(s.visual_prompt) for s in script.scenes),
+        visual_prompts_english=visual_prompts_english(script),
         keyword_coverage=keyword_coverage(request, script),
         distinct_cameras=len(set(cameras)),
         back_to_back_camera_repeats=sum(a == b for a, b in itertools.pairwise(cameras)),
         foreign_fragments=len(foreign_fragments(request, script)),
+    )
+
+
+class NarrationFit(BaseModel):
+    scene_number: int
+    length: int = Field(description="What the line takes to say, in `unit`.")
+    budget: int = Field(
+        description="What the scene's seconds can carry (5 zh chars, 3 en words/s)."
+    )
+    unit: Literal["characters", "words"]
+    fits: bool
+
+
+class CharacterCoverage(BaseModel):
+    name: str
+    scenes: list[int] = Field(description="Numbers of the scenes the character is in.")
+
+
+class QualityReport(BaseModel):
+    """How the script meets its request: computed on every read, never stored."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "duration_ok": True,
+                "requested_duration_s": 12.0,
+                "total_duration_s": 12.0,
+                "scene_count_ok": True,
+                "narration_ok": True,
+                "narration": [
+                    {"scene_number": 1, "length": 8, "budget": 30, "unit": "characters",
+                     "fits": True},
+                    {"scene_number": 2, "length": 8, "budget": 30, "unit": "characters",
+                     "fits": True},
+                ],
+                "distinct_scene_ratio": 1.0,
+                "language_ok": True,
+                "visual_prompts_english": True,
+                "character_coverage": 1.0,
+                "characters": [{"name": "小林", "scenes": [1]}],
+            }
+        }
+    )  # fmt: skip
+
+    duration_ok: bool = Field(description="The scenes add up to the requested (or planned) total.")
+    requested_duration_s: float
+    total_duration_s: float
+    scene_count_ok: bool = Field(
+        description="num_scenes when the request gave it, else within the range asked for."
+    )
+    narration_ok: bool = Field(description="Every scene's narration fits its seconds.")
+    narration: list[NarrationFit]
+    distinct_scene_ratio: float = Field(
+        description="Distinct descriptions / scenes (1.0: none repeat)."
+    )
+    language_ok: bool = Field(description="Declared and written in the requested language.")
+    visual_prompts_english: bool = Field(description="No Chinese in any visual prompt.")
+    character_coverage: float = Field(
+        description="Share of the request's characters in at least one scene (1.0 without any)."
+    )
+    characters: list[CharacterCoverage] = Field(default_factory=list)
+
+
+def quality_report(request: ScriptRequest, script: VideoScript) -> QualityReport:
+    """The report a task shows for `script` written for `request` (an edited revision too)."""
+    target = planned_duration(request.duration_s, request.num_scenes)
+    fits = [narration_fit(scene, script.language) for scene in script.scenes]
+    coverage = [
+        CharacterCoverage(
+            name=character.name,
+            scenes=[s.scene_number for s in script.scenes if character.name in s.characters],
+        )
+        for character in request.characters
+    ]
+    present = sum(bool(c.scenes) for c in coverage)
+    return QualityReport(
+        duration_ok=abs(script.total_duration - target) < DURATION_QUANTUM_S,
+        requested_duration_s=target,
+        total_duration_s=script.total_duration,
+        scene_count_ok=scene_count_ok(request, script),
+        narration_ok=all(fit.fits for fit in fits),
+        narration=fits,
+        distinct_scene_ratio=round(distinct_scene_ratio(script), 3),
+        language_ok=language_matches(request, script),
+        visual_prompts_english=visual_prompts_english(script),
+        character_coverage=round(present / len(coverage), 3) if coverage else 1.0,
+        characters=coverage,
+    )
+
+
+def scene_count_ok(request: ScriptRequest, script: VideoScript) -> bool:
+    """num_scenes when the request gave it, else within the range the model was asked for."""
+    if request.num_scenes:
+        return len(script.scenes) == request.num_scenes
+    low, high = scene_count_range(planned_duration(request.duration_s, request.num_scenes))
+    return low <= len(script.scenes) <= high
+
+
+def distinct_scene_ratio(script: VideoScript) -> float:
+    descriptions = [scene.description.strip() for scene in script.scenes]
+    return len(set(descriptions)) / len(descriptions)
+
+
+def visual_prompts_english(script: VideoScript) -> bool:
+    return all(not cjk_count(scene.visual_prompt) for scene in script.scenes)
+
+
+def narration_fit(scene: Scene, language: ScriptLanguage) -> NarrationFit:
+    length = spoken_length(scene.narration, language)
+    budget = narration_budget(scene.duration, language)
+    return NarrationFit(
+        scene_number=scene.scene_number,
+        length=length,
+        budget=budget,
+        unit=budget_unit(language),
+        fits=length <= budget,
     )
 
 
