@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi.exceptions import HTTPException
 
-from deployments.storyboard.constants import LLM_SOURCES
+from deployments.storyboard.constants import LLM_SOURCES, ScriptLanguage
 from deployments.storyboard.editing import (
     EditError,
     SceneLimit,
@@ -32,6 +32,7 @@ from deployments.storyboard.editing import (
     scene_from_reply,
     scene_json_schema,
     typical_duration,
+    with_look,
     with_scene,
     with_scene_inserted,
     without_scene,
@@ -74,7 +75,7 @@ class SceneEditor:
 
         def apply(script: dict[str, Any]) -> dict[str, Any]:
             scene = _scene(script, number, task_id)
-            return with_scene(script, number, _field_checked(edited_scene, scene, changes))
+            return with_scene(script, number, edited_scene(scene, changes))
 
         return await self._rebasing(
             task_id, if_match, apply, "edit", f"scene {number}: {changed} edited"
@@ -97,6 +98,7 @@ class SceneEditor:
         _scene(script, number, task_id)
         scene, source, why = await self._scene_from_model(
             request,
+            script["language"],
             rewrite_scene_messages(request, script, number, instruction, request.system_prompt),
             number,
             None if instruction else script["scenes"][number - 1]["duration"],
@@ -132,7 +134,7 @@ class SceneEditor:
                 request, script, at, instruction, duration, request.system_prompt
             )
             scene, source, why = await self._scene_from_model(
-                request, messages, at, None if instruction else duration
+                request, script["language"], messages, at, None if instruction else duration
             )
             if scene is None:
                 scene = await asyncio.to_thread(fallback_new_scene, request, script, at, duration)
@@ -173,6 +175,7 @@ class SceneEditor:
     async def _scene_from_model(
         self,
         request: ScriptRequest,
+        language: ScriptLanguage,
         messages: list[dict[str, str]],
         number: int,
         duration: float | None,
@@ -180,7 +183,8 @@ class SceneEditor:
         """(the model's scene, "llm", None), or (None, "fallback", why the model gave none)."""
         try:
             reply = await self.pipeline.model_reply(messages, scene_json_schema(request))
-            return scene_from_reply(reply, number, duration), LLM_SOURCE, None
+            scene = scene_from_reply(reply, number, duration)
+            return with_look(scene, request, language), LLM_SOURCE, None
         except ModelDown as error:
             why = str(error)
         except TimeoutError:
@@ -225,7 +229,7 @@ class SceneEditor:
         for _ in range(MAX_REBASES):
             if task is None:
                 task = (await self._editable(task_id, if_match))[0]
-            script = apply(task["result"])
+            script = _field_checked(apply, task["result"])
             outcome, current = await self.store.add_revision(
                 task_id, self.owner, script, source, note, task["revision"]
             )

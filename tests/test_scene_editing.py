@@ -16,6 +16,7 @@ from deployments.storyboard.editing import (
     scene_from_reply,
     scene_json_schema,
     typical_duration,
+    with_look,
     with_scene,
     with_scene_inserted,
     without_scene,
@@ -159,3 +160,39 @@ def test_a_scene_is_read_from_the_reply_or_refused_with_the_reason():
     for bad, why in [("no json", "no JSON"), ("{oops}", "not JSON"), ('{"a": 1}', "description")]:
         with pytest.raises(ValueError, match=why):
             scene_from_reply(bad, 1, None)
+
+
+LOOK = ScriptRequest(
+    prompt="A short film about a lost umbrella",
+    num_scenes=3,
+    visual_style="watercolor illustration",
+    characters=[{"name": "Mia", "description": "a girl in a yellow raincoat"}],
+)
+
+
+def test_a_scene_names_only_the_scripts_characters():
+    script = fallback_script_json(LOOK)
+    scene = edited_scene(script["scenes"][0], {"characters": ["Mia"]})
+    assert with_scene(script, 1, scene)["scenes"][0]["characters"] == ["Mia"]
+    stranger = edited_scene(script["scenes"][0], {"characters": ["Bob"]})
+    with pytest.raises(EditError) as raised:
+        with_scene(script, 1, stranger)
+    assert raised.value.field == "body.characters" and "Bob" in raised.value.problem
+    with pytest.raises(EditError) as raised:
+        with_scene_inserted(script, 1, stranger)
+    assert raised.value.field == "body.scene.characters"
+
+
+def test_a_model_scene_gets_the_look_every_scene_carries():
+    scene = scene_from_reply(
+        '{"description": "Mia runs through the rain", "duration": 5, "camera": "close up",'
+        ' "action": "she looks back", "narration": "Where did it go?",'
+        ' "visual_prompt": "girl running in rain", "characters": []}',
+        2,
+        None,
+    )
+    looked = with_look(scene, LOOK, "en")
+    assert looked["scene_number"] == 2 and looked["characters"] == ["Mia"]
+    assert "watercolor illustration" in looked["visual_prompt"]
+    assert "a girl in a yellow raincoat" in looked["visual_prompt"]
+    assert with_look(looked, LOOK, "en") == looked

@@ -128,6 +128,7 @@ def test_patch_regenerate_and_delete_each_make_a_revision_and_leave_the_rest(cli
         ({"camera": "dolly zoom"}, "body.camera"),
         ({"scene_number": 4}, "body.scene_number"),
         ({"mood": "dark"}, "body.mood"),
+        ({"characters": ["Nobody"]}, "body.characters"),
         ({}, "body"),
     ],
 )

@@ -13,7 +13,13 @@ from serve_app.protocol import RevisionList, TaskResponse
 
 pytestmark = pytest.mark.integration
 
-BODY = {"prompt": "Street basketball at sunset", "num_scenes": 4, "duration_s": 24}
+STYLE = "watercolor illustration"
+BODY = {
+    "prompt": "Street basketball at sunset",
+    "num_scenes": 4,
+    "duration_s": 24,
+    "visual_style": STYLE,
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +55,7 @@ def test_regenerate_insert_and_refine_go_through_the_model_and_record_it(client)
     assert regenerated["revision_note"] == "scene 2 regenerated"
     before, after = task["result"]["scenes"], regenerated["result"]["scenes"]
     assert after[1]["duration"] == before[1]["duration"]  # no instruction: same length
+    assert STYLE in after[1]["visual_prompt"]  # the look every scene carries
     assert [after[i] for i in (0, 2, 3)] == [before[i] for i in (0, 2, 3)]
     assert regenerated["result"]["total_duration"] == task["result"]["total_duration"]
 

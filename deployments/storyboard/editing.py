@@ -26,6 +26,7 @@ from deployments.storyboard.constants import (
     ScriptLanguage,
 )
 from deployments.storyboard.fallback import fallback_script_json
+from deployments.storyboard.look import apply_look
 from deployments.storyboard.models import Scene, ScriptRequest, VideoScript
 from deployments.storyboard.prompts import CAMERA_NAMES, build_messages, script_json_schema
 
@@ -87,22 +88,41 @@ def _valid_scene(fields: dict[str, Any], field_prefix: str) -> dict[str, Any]:
         raise EditError(f"{field_prefix}.{where}", first["msg"]) from None
 
 
-def with_scene(script: dict[str, Any], number: int, scene: dict[str, Any]) -> dict[str, Any]:
+def with_scene(
+    script: dict[str, Any], number: int, scene: dict[str, Any], field_prefix: str = "body"
+) -> dict[str, Any]:
     """`script` with scene `number` replaced by `scene`; the others as they were."""
+    _check_characters(script, scene, field_prefix)
     scenes = list(script["scenes"])
     scenes[number - 1] = scene
     return rebuilt(script, scenes)
 
 
 def with_scene_inserted(
-    script: dict[str, Any], position: int, scene: dict[str, Any]
+    script: dict[str, Any],
+    position: int,
+    scene: dict[str, Any],
+    field_prefix: str = "body.scene",
 ) -> dict[str, Any]:
     """`script` with `scene` at `position` (1..n+1); the scenes from there on move one down."""
     scenes = list(script["scenes"])
     if len(scenes) >= MAX_SCENES:
         raise SceneLimit(f"the script already has {len(scenes)} scenes, the most it may have")
+    _check_characters(script, scene, field_prefix)
     scenes.insert(position - 1, scene)
     return rebuilt(script, scenes)
+
+
+def _check_characters(script: dict[str, Any], scene: dict[str, Any], field_prefix: str) -> None:
+    """A scene names only the script's characters (the request's, given once)."""
+    known = [character["name"] for character in script.get("characters") or []]
+    strangers = [name for name in scene.get("characters") or [] if name not in known]
+    if strangers:
+        cast = ", ".join(known) if known else "none"
+        raise EditError(
+            f"{field_prefix}.characters",
+            f"{', '.join(strangers)} not among the script's characters ({cast})",
+        )
 
 
 def without_scene(script: dict[str, Any], number: int) -> dict[str, Any]:
@@ -118,8 +138,25 @@ def rebuilt(script: dict[str, Any], scenes: list[dict[str, Any]]) -> dict[str, A
     """The script with `scenes` numbered 1..n and the total their durations add up to."""
     numbered = [{**scene, NUMBER_FIELD: number} for number, scene in enumerate(scenes, start=1)]
     total = round(sum(scene["duration"] for scene in numbered), 3)
-    valid = VideoScript.model_validate({**script, "scenes": numbered, "total_duration": total})
+    try:
+        valid = VideoScript.model_validate({**script, "scenes": numbered, "total_duration": total})
+    except ValidationError as error:  # a rule of the whole script the scenes alone cannot see
+        raise EditError("body", error.errors()[0]["msg"]) from None
     return valid.model_dump(mode="json")
+
+
+def with_look(scene: dict[str, Any], request: ScriptRequest, language: ScriptLanguage) -> dict:
+    """A model-written scene carrying the request's look (its characters' descriptions and the
+    visual style in the visual prompt), as every scene of a script does."""
+    alone = VideoScript(
+        title="scene",
+        language=language,
+        total_duration=scene["duration"],
+        scenes=[Scene.model_validate({**scene, NUMBER_FIELD: 1})],
+        characters=list(request.characters),
+    )
+    [looked] = apply_look(alone, request).scenes
+    return {**looked.model_dump(mode="json"), NUMBER_FIELD: scene[NUMBER_FIELD]}
 
 
 # ---- the model: one scene, or the whole script, rewritten under an instruction ----
