@@ -99,7 +99,9 @@ class SceneEditor:
         scene, source, why = await self._scene_from_model(
             request,
             script["language"],
-            rewrite_scene_messages(request, script, number, instruction, request.system_prompt),
+            rewrite_scene_messages(
+                request, script, number, instruction, self._system_prompt(request)
+            ),
             number,
             None if instruction else script["scenes"][number - 1]["duration"],
         )
@@ -131,7 +133,7 @@ class SceneEditor:
         else:
             duration = typical_duration(script)
             messages = insert_scene_messages(
-                request, script, at, instruction, duration, request.system_prompt
+                request, script, at, instruction, duration, self._system_prompt(request)
             )
             scene, source, why = await self._scene_from_model(
                 request, script["language"], messages, at, None if instruction else duration
@@ -151,7 +153,7 @@ class SceneEditor:
         edit meanwhile is a 409, not overwritten."""
         task, script, request = await self._editable(task_id, if_match)
         held_to = refine_request(request, script)
-        messages = refine_messages(request, script, instruction, request.system_prompt)
+        messages = refine_messages(request, script, instruction, self._system_prompt(request))
         try:
             reply = await self.pipeline.model_reply(messages, script_json_schema(held_to))
             refined = parse_script(reply, held_to).model_dump(mode="json")
@@ -169,8 +171,16 @@ class SceneEditor:
             raise HTTPException(
                 503, f"the model's rewrite is not a valid storyboard ({error}); nothing changed"
             ) from None
+        except Exception as error:
+            logger.warning("refine of task %s failed: %r", task_id, error)
+            raise HTTPException(
+                503, f"the model failed ({type(error).__name__}); nothing changed"
+            ) from None
         note = f"refined: {instruction}"[:500]
         return await self._commit(task_id, task["revision"], refined, LLM_SOURCE, note)
+
+    def _system_prompt(self, request: ScriptRequest) -> str | None:
+        return request.system_prompt or self.pipeline.settings.system_prompt  # the request's wins
 
     async def _scene_from_model(
         self,
