@@ -12,7 +12,6 @@ too (the loader converts in memory); converting once just makes every later load
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -22,35 +21,11 @@ from deployments.engine.quantization import DTYPES
 
 def convert(source: Path, destination: Path, dtype: str | None = None) -> Path:
     """Write the native checkpoint to `destination` and return it."""
-    from safetensors.torch import save_file
-
     if not chatglm3.is_original_layout(source):
         raise SystemExit(f"{source} is not a ChatGLM checkpoint in the original layout")
     if (destination / "config.json").exists():
         raise SystemExit(f"{destination} already holds a checkpoint; choose an empty directory")
-    destination.mkdir(parents=True, exist_ok=True)
-    tokenizer = chatglm3.build_tokenizer(source)
-    config = chatglm3.native_config(source, tokenizer)
-    shard_count = len(chatglm3.weight_files(source))
-    weight_map: dict[str, str] = {}
-    total_size = 0
-    stored_dtype = None
-    shards = chatglm3.converted_shards(source, config, DTYPES[dtype] if dtype else None)
-    for number, tensors in enumerate(shards, start=1):
-        name = f"model-{number:05d}-of-{shard_count:05d}.safetensors"
-        save_file(tensors, destination / name, metadata={"format": "pt"})
-        weight_map.update(dict.fromkeys(tensors, name))
-        total_size += sum(t.numel() * t.element_size() for t in tensors.values())
-        stored_dtype = stored_dtype or next(iter(tensors.values())).dtype
-        print(f"  {name}: {len(tensors)} tensors", flush=True)
-    index = {"metadata": {"total_size": total_size}, "weight_map": dict(sorted(weight_map.items()))}
-    (destination / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
-    config.architectures = ["GlmForCausalLM"]
-    config.dtype = stored_dtype
-    config.save_pretrained(destination)
-    tokenizer.save_pretrained(destination)
-    chatglm3.generation_config(tokenizer).save_pretrained(destination)
-    return destination
+    return chatglm3.convert_checkpoint(source, destination, DTYPES[dtype] if dtype else None)
 
 
 def main(argv: list[str] | None = None) -> int:

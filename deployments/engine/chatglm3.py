@@ -258,3 +258,62 @@ def generation_config(tokenizer):
 def native_config(path: Path, tokenizer):
     """GlmConfig for the original checkpoint at `path`."""
     return glm_config(read_original_config(path), stop_token_ids(tokenizer))
+
+
+def convert_checkpoint(source: Path, destination: Path, dtype: torch.dtype | None = None) -> Path:
+    """Write `source` (original layout) to `destination` as a native GlmForCausalLM checkpoint
+    (loads with `from_pretrained`, no remote code): one safetensors shard per source shard, so
+    peak memory is one shard; a fast tokenizer with the chat template; the stop tokens."""
+    from safetensors.torch import save_file
+
+    source, destination = Path(source), Path(destination)
+    if not is_original_layout(source):
+        raise UnsupportedCheckpoint(f"{source} is not a ChatGLM checkpoint in the original layout")
+    if (destination / "config.json").exists():
+        raise FileExistsError(f"{destination} already holds a checkpoint")
+    destination.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer(source)
+    config = native_config(source, tokenizer)
+    shard_count = len(weight_files(source))
+    weight_map: dict[str, str] = {}
+    total_size = 0
+    stored_dtype = None
+    for number, tensors in enumerate(converted_shards(source, config, dtype), start=1):
+        name = f"model-{number:05d}-of-{shard_count:05d}.safetensors"
+        save_file(tensors, destination / name, metadata={"format": "pt"})
+        weight_map.update(dict.fromkeys(tensors, name))
+        total_size += sum(t.numel() * t.element_size() for t in tensors.values())
+        stored_dtype = stored_dtype or next(iter(tensors.values())).dtype
+    index = {"metadata": {"total_size": total_size}, "weight_map": dict(sorted(weight_map.items()))}
+    (destination / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
+    config.architectures = ["GlmForCausalLM"]
+    config.dtype = stored_dtype
+    config.save_pretrained(destination)
+    tokenizer.save_pretrained(destination)
+    generation_config(tokenizer).save_pretrained(destination)
+    return destination
+
+
+def converted_copy(source: Path) -> Path:
+    """The native checkpoint of an original-layout `source`, converted once into the cache folder
+    `<source>-glm` next to it (engines that load only native checkpoints, vLLM, use it). The
+    conversion is written to a temporary folder and renamed into place, so an interrupted one is
+    never taken for a finished one."""
+    import shutil
+    import tempfile
+
+    source = Path(source).resolve()
+    cache = source.with_name(f"{source.name}-glm")
+    if (cache / "config.json").is_file():
+        return cache
+    scratch = Path(tempfile.mkdtemp(prefix=f".{source.name}-glm-", dir=source.parent))
+    try:
+        convert_checkpoint(source, scratch / "model")
+        try:
+            (scratch / "model").rename(cache)
+        except OSError:  # another process finished first
+            if not (cache / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return cache
