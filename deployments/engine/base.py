@@ -10,7 +10,14 @@ from typing import Any, Literal
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One chat completion: messages in, text out."""
+    """One chat completion: messages in, text out.
+
+    `stop`: strings that end the reply where they first appear (cut from the text, finish
+    reason "stop"); checked per row, so requests with different stops share a batch. `seed`:
+    with sampling, the random state the row's batch starts from (best effort, as OpenAI's: rows
+    sampled in one batch share one generator, so the text also depends on the batch); ignored
+    when greedy.
+    """
 
     messages: list[dict[str, str]]
     max_new_tokens: int = 512
@@ -18,11 +25,15 @@ class GenerationRequest:
     top_p: float = 0.9
     json_schema: dict[str, Any] | None = None
     ignore_eos: bool = False  # benchmarks: every request does exactly max_new_tokens of work
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
 
     @property
-    def sampling_key(self) -> tuple[float, float, bool]:
-        """Requests with equal keys can share one `generate()` call."""
-        return (self.temperature, self.top_p, self.ignore_eos)
+    def sampling_key(self) -> tuple[float, float, bool, int | None]:
+        """Requests with equal keys can share one `generate()` call: the batch samples with one
+        temperature, top_p and generator (a seed matters only when sampling)."""
+        seed = self.seed if self.temperature > 0 else None
+        return (self.temperature, self.top_p, self.ignore_eos, seed)
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,11 @@ class GenerationResult:
 class RowFailed(RuntimeError):
     """One request of a batch failed on its own (out of memory even alone, a prompt that does not
     fit, an error its row alone raised); the batch's other requests are unaffected."""
+
+
+class PromptTooLong(RowFailed, ValueError):
+    """The prompt leaves no room to generate in the model's context (or the KV cache); a
+    ValueError too, as the continuous engine's other refusals of a request are."""
 
 
 class RequestCancelled(RowFailed):
@@ -53,6 +69,20 @@ class RequestCancelled(RowFailed):
 RowOutcome = GenerationResult | RowFailed
 # Asked at every generated token: True once the request's caller has gone.
 CancelCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """New text of one streamed request, final (never taken back); `completion_tokens`
+    generated so far."""
+
+    text: str
+    completion_tokens: int
+
+
+# Called on the engine's thread with each delta of its request, in order; must not block (the
+# deployment hands it to its event loop with `call_soon_threadsafe`).
+TokenSink = Callable[[TextDelta], None]
 
 
 def never_cancelled() -> bool:
@@ -106,7 +136,20 @@ class EngineCounters:
 
 
 class ChatEngine(ABC):
-    """Lifecycle (start, sleep/wakeup, check_health) plus the work (generate a batch)."""
+    """Lifecycle (start, sleep/wakeup, check_health) plus the work (generate a batch).
+
+    Streaming is part of `generate`: a request given a sink in `sinks` has its text handed to
+    that sink as it is generated, one `TextDelta` per piece that became final (a token, or
+    several where a character spans byte tokens; text that could still be the start of a stop
+    string waits until it is not). The concatenation of a row's deltas equals the text of its
+    `GenerationResult`, which `generate` still returns as the row's outcome (with the token
+    counts and the finish reason). Sinks run on the engine's thread, between decoding steps:
+    they must return at once. Streamed and unstreamed requests share batches. A row whose sink
+    already received text is never generated again (e.g. after an out-of-memory split): it
+    fails with RowFailed instead, so a client never sees text twice.
+    `deployments/engine/streaming.py` (RowText) does the decoding, stop strings and sending
+    for the engines here; an engine with its own detokenizer (vLLM's) calls the sinks itself.
+    """
 
     @abstractmethod
     def start(self) -> None:
@@ -125,12 +168,16 @@ class ChatEngine(ABC):
 
     @abstractmethod
     def generate(
-        self, requests: list[GenerationRequest], cancelled: Sequence[CancelCheck] | None = None
+        self,
+        requests: list[GenerationRequest],
+        cancelled: Sequence[CancelCheck] | None = None,
+        sinks: Sequence[TokenSink | None] | None = None,
     ) -> list[RowOutcome]:
         """Generate every request; outcomes in request order. A request that fails on its own
         gets a RowFailed in its place and the others their results; a request whose
-        `cancelled` check turns true stops at its next token (RequestCancelled). Raises only
-        when the engine cannot run at all (ModelNotAvailable)."""
+        `cancelled` check turns true stops at its next token (RequestCancelled); a request
+        with a sink streams its text to it (see the class docstring). Raises only when the
+        engine cannot run at all (ModelNotAvailable)."""
 
     @abstractmethod
     def check_health(self) -> None:

@@ -15,6 +15,12 @@ cannot do decides what this engine refuses (both checked in `submit`, before any
 A dispatcher thread turns the manager's finished outputs into `concurrent.futures.Future`
 results, so callers wait without a thread of their own: `generate` blocks on the futures and
 `chat` awaits one from an event loop. Cancelling a future cancels its request in the manager.
+
+A request with a sink or stop strings is added in the manager's streaming mode: the dispatcher
+gets its tokens step by step and feeds them to the request's RowText (engine/streaming.py),
+which sends its text to the sink and ends the request (cancelled in the manager, finish reason
+"stop") once a stop string is complete. `seed` is not applied: the manager samples every
+request from one generator (best effort, as OpenAI's seed; documented in README).
 """
 
 from __future__ import annotations
@@ -36,14 +42,17 @@ from deployments.engine.base import (
     CancelCheck,
     GenerationRequest,
     GenerationResult,
+    PromptTooLong,
     RequestCancelled,
     RowFailed,
     RowOutcome,
+    TokenSink,
     never_cancelled,
 )
 from deployments.engine.checkpoint_engine import CheckpointEngine
 from deployments.engine.loading import ModelNotAvailable, free_memory
 from deployments.engine.static_batching import context_positions, decode_row, eos_token_ids
+from deployments.engine.streaming import GuardedSink, RowText
 from deployments.engine.tokenizer import encode_chat
 
 logger = logging.getLogger(__name__)
@@ -62,6 +71,7 @@ class PendingRequest:
     budget: int
     stop_ids: set[int]
     submitted_at: float
+    text: RowText | None = None  # streamed (a sink or stop strings): tokens decoded as they come
 
 
 class ContinuousBatchingEngine(CheckpointEngine):
@@ -145,16 +155,21 @@ class ContinuousBatchingEngine(CheckpointEngine):
 
     # Work ------------------------------------------------------------------------------------
     def generate(
-        self, requests: list[GenerationRequest], cancelled: Sequence[CancelCheck] | None = None
+        self,
+        requests: list[GenerationRequest],
+        cancelled: Sequence[CancelCheck] | None = None,
+        sinks: Sequence[TokenSink | None] | None = None,
     ) -> list[RowOutcome]:
         """Each request submitted on its own: one the manager refuses or fails is a RowFailed in
         its place; one whose `cancelled` check turns true is cancelled in the manager."""
         checks = list(cancelled) if cancelled is not None else [never_cancelled] * len(requests)
         futures: list[Future | RowFailed] = []
         try:
-            for request in requests:
+            for request, sink in zip(requests, sinks or [None] * len(requests), strict=True):
                 try:
-                    futures.append(self.submit(request))
+                    futures.append(self.submit(request, sink))
+                except PromptTooLong as error:
+                    futures.append(error)
                 except ValueError as error:  # this request alone cannot run here
                     futures.append(RowFailed(str(error)))
             return [
@@ -179,12 +194,16 @@ class ContinuousBatchingEngine(CheckpointEngine):
             except Exception as error:  # the manager failed this request
                 return RowFailed(str(error))
 
-    async def chat(self, request: GenerationRequest) -> GenerationResult:
+    async def chat(
+        self, request: GenerationRequest, sink: TokenSink | None = None
+    ) -> GenerationResult:
         """One request, awaited on the caller's event loop without occupying a thread."""
-        return await asyncio.wrap_future(self.submit(request))
+        return await asyncio.wrap_future(self.submit(request, sink))
 
-    def submit(self, request: GenerationRequest) -> Future:
-        """Queue one request; the future holds its result. Refuses what the manager cannot run."""
+    def submit(self, request: GenerationRequest, sink: TokenSink | None = None) -> Future:
+        """Queue one request; the future holds its result. Refuses what the manager cannot run
+        (ValueError; PromptTooLong when the prompt leaves no room). With a sink, its text is
+        sent there as it is generated."""
         if request.json_schema is not None:
             raise ValueError(
                 "constrained decoding (json_schema) is not supported by the continuous engine: "
@@ -199,24 +218,33 @@ class ContinuousBatchingEngine(CheckpointEngine):
         context = context_positions(loaded.model)
         budget = min(request.max_new_tokens, context - len(prompt))
         if budget < 1:
-            raise ValueError(
+            raise PromptTooLong(
                 f"the prompt is {len(prompt)} tokens; the model's context is {context}: "
                 "no room to generate"
             )
         if len(prompt) + budget > self.kv_cache_tokens:
-            raise ValueError(
+            raise PromptTooLong(
                 f"{len(prompt)} prompt + {budget} new tokens exceed the KV cache "
                 f"of {self.kv_cache_tokens} tokens (kv_cache_tokens)"
             )
         stop_ids = [] if request.ignore_eos else eos_token_ids(loaded.model)
         request_id = uuid.uuid4().hex
-        pending = PendingRequest(Future(), len(prompt), budget, set(stop_ids), time.monotonic())
+        streamed = sink is not None or bool(request.stop)
+        text = (
+            RowText(loaded.tokenizer, request.stop, GuardedSink(sink) if sink else None)
+            if streamed
+            else None
+        )
+        pending = PendingRequest(
+            Future(), len(prompt), budget, set(stop_ids), time.monotonic(), text
+        )
         with self._lock:  # tracked before it is queued: a quick result must find it
             self._track(request_id, pending)
         accepted = manager.add_request(
             prompt,
             request_id=request_id,
             max_new_tokens=budget,
+            streaming=streamed,
             eos_token_id=stop_ids or -1,  # -1: no stop token, the budget ends the request
             **sampling,
         )
@@ -304,6 +332,8 @@ class ContinuousBatchingEngine(CheckpointEngine):
                 continue
             if output.is_finished():
                 self._finish(output, tokenizer)
+            else:
+                self._stream(output, manager)
         with self._lock:
             stranded = [self._untrack(request_id) for request_id in list(self._pending)]
         for pending in stranded:
@@ -313,17 +343,50 @@ class ContinuousBatchingEngine(CheckpointEngine):
                     RuntimeError("the continuous batching loop stopped before this request ended")
                 )
 
+    def _stream(self, output, manager) -> None:
+        """A streamed request's progress: new tokens to its RowText; once a stop string is
+        complete the request ends here (cancelled in the manager) with finish reason stop."""
+        with self._lock:
+            pending = self._pending.get(output.request_id)
+        if pending is None or pending.text is None:
+            return
+        if self._feed(pending, output.generated_tokens):
+            with self._lock:
+                self._untrack(output.request_id)
+            manager.cancel_request(output.request_id)
+            self._resolve(pending, pending.text.finish(pending.prompt_tokens, "stop"))
+
+    @staticmethod
+    def _feed(pending: PendingRequest, tokens: list[int]) -> bool:
+        """Feed the tokens not fed yet; True once the row ended (a stop token or string)."""
+        text = pending.text
+        for token in tokens[len(text.tokens) : pending.budget]:
+            if token in pending.stop_ids or text.add(token):
+                return True
+        return False
+
     def _finish(self, output, tokenizer) -> None:
         with self._lock:
             pending = self._untrack(output.request_id)
-        if pending is None or not pending.future.set_running_or_notify_cancel():
-            return  # cancelled meanwhile
+        if pending is None:
+            return  # cancelled, or ended at a stop string, meanwhile
         if output.error is not None:
-            self.counters.failures += 1
-            pending.future.set_exception(RuntimeError(f"generation failed: {output.error}"))
+            if pending.future.set_running_or_notify_cancel():
+                self.counters.failures += 1
+                pending.future.set_exception(RuntimeError(f"generation failed: {output.error}"))
             return
         tokens, prompt_tokens = output.generated_tokens, pending.prompt_tokens
-        result = decode_row(tokenizer, tokens, prompt_tokens, pending.budget, pending.stop_ids)
+        if pending.text is not None:
+            ended_early = self._feed(pending, tokens)
+            stopped = ended_early or len(tokens) > len(pending.text.tokens)
+            result = pending.text.finish(prompt_tokens, "stop" if stopped else "length")
+        else:
+            result = decode_row(tokenizer, tokens, prompt_tokens, pending.budget, pending.stop_ids)
+        self._resolve(pending, result)
+
+    def _resolve(self, pending: PendingRequest, result: GenerationResult) -> None:
+        if not pending.future.set_running_or_notify_cancel():
+            return  # cancelled meanwhile
         self.counters.record_request(result.completion_tokens)
         pending.future.set_result(result)
 

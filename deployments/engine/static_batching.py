@@ -17,14 +17,17 @@ from deployments.engine.base import (
     CancelCheck,
     GenerationRequest,
     GenerationResult,
+    PromptTooLong,
     RequestCancelled,
     RowFailed,
     RowOutcome,
+    TokenSink,
     never_cancelled,
 )
 from deployments.engine.checkpoint_engine import CheckpointEngine
 from deployments.engine.loading import ModelNotAvailable, free_memory
 from deployments.engine.prefix_cache import CachedPrefix, PrefixCache, layout_batch
+from deployments.engine.streaming import GuardedSink, RowText
 from deployments.engine.tokenizer import encode_chat
 
 logger = logging.getLogger(__name__)
@@ -57,6 +60,41 @@ class RowCancellation(StoppingCriteria):
                 self.stopped_at[row] = generated
         stopped = [row in self.stopped_at for row in range(len(self.checks))]
         return torch.tensor(stopped, device=self.device)
+
+
+class RowStreams(StoppingCriteria):
+    """Feeds each tracked row's new token to its RowText (streaming its text, finding its stop
+    strings) and stops a row once a stop string is complete. Rows without a tracker (no sink,
+    no stop strings) cost nothing here."""
+
+    def __init__(
+        self, trackers: list[RowText | None], budgets: list[int], stop_ids: set[int], device: str
+    ):
+        self.trackers = trackers
+        self.budgets = budgets
+        self.stop_ids = stop_ids
+        self.device = device
+        self.ended: dict[int, str] = {}  # row → "stop" (stop token or string) or "length"
+        self.tracked = [row for row, tracker in enumerate(trackers) if tracker is not None]
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        last = input_ids[:, -1].tolist()
+        stopped = [False] * len(self.trackers)
+        for row in self.tracked:
+            if row in self.ended:
+                continue
+            tracker = self.trackers[row]
+            if last[row] in self.stop_ids:
+                self.ended[row] = "stop"
+            elif tracker.add(last[row]):
+                self.ended[row] = "stop"
+                stopped[row] = True
+            elif len(tracker.tokens) >= self.budgets[row]:
+                self.ended[row] = "length"
+        return torch.tensor(stopped, device=self.device)
+
+    def result(self, row: int, prompt_tokens: int) -> GenerationResult:
+        return self.trackers[row].finish(prompt_tokens, self.ended.get(row, "length"))
 
 
 class StaticBatchingEngine(CheckpointEngine):
@@ -103,16 +141,22 @@ class StaticBatchingEngine(CheckpointEngine):
 
     # Work ------------------------------------------------------------------------------------
     def generate(
-        self, requests: list[GenerationRequest], cancelled: Sequence[CancelCheck] | None = None
+        self,
+        requests: list[GenerationRequest],
+        cancelled: Sequence[CancelCheck] | None = None,
+        sinks: Sequence[TokenSink | None] | None = None,
     ) -> list[RowOutcome]:
         checks = list(cancelled) if cancelled is not None else [never_cancelled] * len(requests)
+        guarded = [
+            GuardedSink(s) if s is not None else None for s in sinks or [None] * len(requests)
+        ]
         outcomes: dict[int, RowOutcome] = {}
         with self._generate_lock:
             if self._model is None:
                 raise ModelNotAvailable(self.model_path, self.unavailable_reason or "not loaded")
             started = self._busy_since = time.monotonic()
             try:
-                rows = self._rows(requests, checks, outcomes)
+                rows = self._rows(requests, checks, guarded, outcomes)
                 for positions in group_rows(rows):
                     group = [rows[p] for p in positions]
                     for row, outcome in zip(group, self._generate_rows(group), strict=True):
@@ -131,6 +175,7 @@ class StaticBatchingEngine(CheckpointEngine):
         self,
         requests: list[GenerationRequest],
         checks: list[CancelCheck],
+        sinks: list[GuardedSink | None],
         outcomes: dict[int, RowOutcome],
     ) -> list[Row]:
         """The requests that can run, each with its prompt tokens, its budget (cut to what the
@@ -147,7 +192,7 @@ class StaticBatchingEngine(CheckpointEngine):
                 continue
             budget = min(request.max_new_tokens, context - len(prompt))
             if budget < 1:
-                outcomes[index] = RowFailed(
+                outcomes[index] = PromptTooLong(
                     f"the prompt is {len(prompt)} tokens; the model's context is {context}: "
                     "no room to generate"
                 )
@@ -162,7 +207,7 @@ class StaticBatchingEngine(CheckpointEngine):
             free_memory()  # outside `except`, so the failed attempt's tensors are unreachable
             prefixes = [None] * len(runnable)
         return [
-            Row(index, request, prompt, prefix, budget, checks[index])
+            Row(index, request, prompt, prefix, budget, checks[index], sinks[index])
             for (index, request, prompt, budget), prefix in zip(runnable, prefixes, strict=True)
         ]
 
@@ -182,6 +227,12 @@ class StaticBatchingEngine(CheckpointEngine):
         except Exception as error:
             out_of_memory, failure = False, f"{type(error).__name__}: {error}"[:500]
         free_memory()  # outside `except`, so the failed attempt's tensors are unreachable
+        streamed = [row for row in group if row.sink is not None and row.sink.delivered]
+        if streamed:  # their clients have part of a reply: never generated (and sent) again
+            again = [row for row in group if row not in streamed]
+            retried = dict(zip(map(id, again), self._generate_rows(again), strict=True))
+            failed = RowFailed(f"failed after streaming part of the reply: {failure}")
+            return [retried.get(id(row), failed) for row in group]
         if len(group) == 1:
             what = "out of memory generating this request alone" if out_of_memory else "failed"
             logger.warning("one request %s: %s", what, failure)
@@ -214,6 +265,8 @@ class StaticBatchingEngine(CheckpointEngine):
         prompt_length = input_ids.shape[1]
         budgets = [row.budget for row in rows]
         first = group[0]
+        if first.seed is not None and first.temperature > 0:
+            torch.manual_seed(first.seed)  # the group shares its seed (sampling_key)
         sampling = (
             {"do_sample": True, "temperature": first.temperature, "top_p": first.top_p}
             if first.temperature > 0
@@ -232,6 +285,18 @@ class StaticBatchingEngine(CheckpointEngine):
         cancellation = RowCancellation(
             prompt_length, [row.cancelled for row in rows], loaded.device
         )
+        stop_ids = set(eos_token_ids(model))
+        streams = RowStreams(
+            [
+                RowText(tokenizer, row.request.stop, row.sink)
+                if row.sink is not None or row.request.stop
+                else None
+                for row in rows
+            ],
+            budgets,
+            stop_ids,
+            loaded.device,
+        )
         output = model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -239,15 +304,18 @@ class StaticBatchingEngine(CheckpointEngine):
             max_new_tokens=max(budgets),
             min_new_tokens=max(budgets) if first.ignore_eos else None,
             stopping_criteria=StoppingCriteriaList(
-                [RowTokenBudget(prompt_length, budgets, loaded.device), cancellation]
+                [RowTokenBudget(prompt_length, budgets, loaded.device), cancellation, streams]
             ),
             pad_token_id=tokenizer.pad_token_id,
             **sampling,
         )
-        stop_ids = set(eos_token_ids(model))
+        if first.seed is not None and first.temperature > 0:
+            torch.seed()  # later unseeded batches sample from fresh randomness again
         return [
             RequestCancelled(cancellation.stopped_at[row])
             if row in cancellation.stopped_at
+            else streams.result(row, len(prompt))
+            if streams.trackers[row] is not None
             else decode_row(
                 tokenizer, output[row, prompt_length:].tolist(), len(prompt), budget, stop_ids
             )
@@ -270,6 +338,7 @@ class Row:
     prefix: CachedPrefix | None
     budget: int  # max_new_tokens, cut to what the context leaves
     cancelled: CancelCheck
+    sink: GuardedSink | None = None
 
 
 def group_rows(rows: list[Row]) -> list[list[int]]:
