@@ -3,6 +3,11 @@ each format's status, content type, download name and body; 422, 409 and 404."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -181,3 +186,48 @@ def test_a_task_without_a_script_is_a_409(app, client):
     finally:
         for task_id in (running, failed):
             store.delete(task_id)
+
+
+# --- python -m serve_app.cli against this app (tests/test_cli.py has the rest) ---------------
+
+
+def cli(app, *argv: str, key: str | None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VSS_")}
+    env["VSS_URL"] = app.url
+    if key is not None:
+        env["VSS_API_KEY"] = key
+    return subprocess.run(
+        [sys.executable, "-m", "serve_app.cli", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+@pytest.mark.parametrize("output_format", ["md", "srt", "json"])
+def test_cli_prints_the_services_export_of_the_task_it_made(app, client, output_format):
+    result = cli(
+        app, PROMPTS["zh"], "--scenes", "5", "--format", output_format, key="alice-export-key"
+    )
+    assert result.returncode == 0, result.stderr
+    [task_id] = re.findall(r"task ([0-9a-f]+): completed \(source: fallback", result.stderr)
+    try:
+        task = client.get(f"/api/tasks/{task_id}", headers=ALICE).json()
+        assert task["request"]["num_scenes"] == 5
+        if output_format == "json":
+            assert json.loads(result.stdout) == task["result"]
+        else:
+            exported = export(client, task_id, headers=ALICE, format=output_format)
+            assert result.stdout == exported.text
+    finally:
+        client.delete(f"/api/tasks/{task_id}", headers=ALICE)
+
+
+def test_cli_says_what_the_service_refused(app):
+    no_key = cli(app, PROMPTS["en"], key=None)
+    assert no_key.returncode == 2 and no_key.stdout == ""
+    assert "HTTP 401" in no_key.stderr and "VSS_API_KEY" in no_key.stderr
+    unfit = cli(app, PROMPTS["en"], "--scenes", "20", "--duration", "5", key="bob-export-key")
+    assert unfit.returncode == 2 and unfit.stdout == ""
+    assert "HTTP 422" in unfit.stderr and "body.duration_s" in unfit.stderr
