@@ -188,3 +188,31 @@ def deploy_app(serve_instance, tmp_path_factory) -> Iterator[Callable[..., Serve
 
     yield deploy
     serve_instance.delete_apps()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A private PostgreSQL server for the session (tests/postgres_server.py), started on first
+    use: the task store's tests run on it as well as on SQLite."""
+    from postgres_server import PostgresServer
+
+    server = PostgresServer().init()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_database(request, tmp_path):
+    """An empty task-store database on each backend (a SQLite file; a fresh PostgreSQL
+    database on the session's server)."""
+    from postgres_server import StoreDatabase
+
+    server = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
+    database = StoreDatabase(request.param, tmp_path, server)
+    try:
+        yield database
+    finally:
+        database.close()
