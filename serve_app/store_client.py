@@ -1,17 +1,22 @@
 """The ingress side of the task store: its calls, with every outage turned into one error.
 
-The TaskStore deployment can be away for a moment (its replica dead and being replaced, the
-disk full, the SQLite file locked). Routes must then answer 503 + Retry-After, never 500, so
-each call here turns those failures into StoreUnavailable (serve_app/errors.py maps it), and a
-call that hangs while the store restarts gives up after STORE_CALL_TIMEOUT_S.
+With SQLite the calls go to the TaskStore deployment; with PostgreSQL to this replica's own
+pool (serve_app/store/target.py), in a thread per call, at most `task_store_pool_size` at once.
+Either can be away for a moment (the store's replica dead and being replaced, the disk full,
+the SQLite file locked, the PostgreSQL server restarting). Routes must then answer 503 +
+Retry-After, never 500, so each call here turns those failures into StoreUnavailable
+(serve_app/errors.py maps it), and a call that hangs gives up after STORE_CALL_TIMEOUT_S.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import sqlalchemy.exc
 from ray.exceptions import RayActorError
 from ray.serve.exceptions import (
     BackPressureError,
@@ -22,6 +27,8 @@ from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException
 
 from serve_app.errors import StoreUnavailable
+from serve_app.store import TaskStore
+from serve_app.store.target import PostgresStore
 
 STORE_CALL_TIMEOUT_S = 15.0  # statements take milliseconds; longer = the store is away
 # What "the store cannot answer now" looks like from here. sqlite3's errors arrive wrapped as
@@ -32,23 +39,38 @@ STORE_OUTAGES = (
     DeploymentUnavailableError,
     ReplicaUnavailableError,
     sqlite3.OperationalError,  # disk full, database locked, read-only, I/O error
+    # SQLAlchemy's: the same sqlite3 errors, PostgreSQL down or restarting (connection refused,
+    # terminated by the administrator), every pooled connection busy past the pool timeout
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
     TimeoutError,
 )
 
 
 class StoreClient:
-    """Awaitable calls to the TaskStore deployment (serve_app/task_store.py has the methods)."""
+    """Awaitable calls to the task store (serve_app/store/tasks.py has the methods): the
+    TaskStore deployment's handle (SQLite), or a PostgresStore this replica opens a pool on."""
 
-    def __init__(self, handle: DeploymentHandle, retry_after_s: int):
-        self.handle = handle
+    def __init__(self, store: DeploymentHandle | PostgresStore, retry_after_s: int):
         self.retry_after_s = retry_after_s
+        self.local: TaskStore | None = None
+        if isinstance(store, PostgresStore):
+            self.local = store.open()
+            self._threads = ThreadPoolExecutor(store.pool_size, thread_name_prefix="task-store")
+        else:
+            self.handle = store
 
     async def call(self, method: str, *args: Any) -> Any:
-        response = getattr(self.handle, method).remote(*args)
+        if self.local is not None:
+            call = functools.partial(getattr(self.local, method), *args)
+            response = asyncio.get_running_loop().run_in_executor(self._threads, call)
+        else:
+            response = getattr(self.handle, method).remote(*args)
         try:
             return await asyncio.wait_for(response, STORE_CALL_TIMEOUT_S)
         except STORE_OUTAGES as error:
-            if isinstance(error, TimeoutError):
+            if isinstance(error, TimeoutError) and self.local is None:
                 response.cancel()
             raise StoreUnavailable(
                 f"the task store is unavailable ({_describe(error)}); retry later",
@@ -137,6 +159,8 @@ class RevisionNotFound(HTTPException):
 
 def _describe(error: BaseException) -> str:
     """A short cause for the client: the kind of failure, without paths or tracebacks."""
+    if isinstance(error, sqlalchemy.exc.DBAPIError):  # the driver's message, not the SQL
+        return f"database: {str(error.orig).splitlines()[0][:120] if error.orig else ''}"
     if isinstance(error, sqlite3.OperationalError):
         cause = getattr(error, "cause", None) or error  # RayTaskError: the original error
         return f"database: {str(cause)[:120]}"

@@ -128,3 +128,26 @@ def test_replicas_opening_a_new_database_at_once_migrate_it_once(store_database)
     task = opened[0].create_completed({"prompt": "x"}, "w", {"script": {}, "source": "llm"})
     assert opened[3].get(task["task_id"]) == task
     assert opened[1].source_counts()["llm"] == 1
+
+
+def test_a_file_whose_store_added_the_event_columns_on_open_keeps_them(tmp_path):
+    """Before Alembic, the TaskStore added issue 12's columns on open: migration 0002 adds only
+    the ones such a file lacks, keeping the values of those it has."""
+    path = tmp_path / "tasks.db"
+    shutil.copy(BEFORE_ALEMBIC, path)
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE tasks ADD COLUMN stage TEXT")
+        db.execute("ALTER TABLE tasks ADD COLUMN callback_url TEXT")
+        db.execute("UPDATE tasks SET stage = 'generating', callback_url = 'https://x.example/h'")
+    store = TaskStore(path)
+    task = store.get("c" * 32)
+    assert task["stage"] == "generating" and task["callback_url"] == "https://x.example/h"
+    assert task["generated_tokens"] == 0 and task["webhook_attempts"] == 0
+    assert store.set_progress("c" * 32, "w2", 50, "generating", 7)
+    assert store.record_webhook("c" * 32, "delivered", 1, 200, None)
+    task = store.get("c" * 32)
+    assert (task["progress"], task["generated_tokens"], task["webhook_state"]) == (
+        50,
+        7,
+        "delivered",
+    )

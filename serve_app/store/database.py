@@ -9,6 +9,8 @@ passes around: it comes from `task_store_password` (`VSS_TASK_STORE_PASSWORD`) o
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -23,6 +25,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 2.0  # a write waiting this long for the file's lock fails (→ 503)
 CONNECT_TIMEOUT_S = 5  # PostgreSQL away: fail a new connection after this (→ 503), not hang
 POOL_TIMEOUT_S = 10.0  # every pooled connection busy for this long (→ 503)
+MIGRATION_WAIT_S = 60  # SQLite: how long an opener waits for another one's migration
 MIGRATION_LOCK = 72_018  # pg_advisory_xact_lock key: one replica migrates, the others wait
 
 
@@ -127,7 +130,7 @@ def upgrade(engine: Engine) -> str:
     advisory lock; SQLite: the write lock), and return it. SchemaTooNew when the database is at
     a revision this code does not know."""
     scripts = ScriptDirectory.from_config(alembic_config())
-    with engine.begin() as connection:
+    with engine.connect() as connection, _waiting_long(connection), connection.begin():
         if connection.dialect.name == "postgresql":
             connection.execute(
                 sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
@@ -145,3 +148,18 @@ def upgrade(engine: Engine) -> str:
                 ) from None
         command.upgrade(alembic_config(connection), "head")
     return scripts.get_current_head()
+
+
+@contextlib.contextmanager
+def _waiting_long(connection: sa.Connection) -> Iterator[None]:
+    """SQLite: wait up to MIGRATION_WAIT_S (not the 2 s a write waits) for the write lock,
+    which another opener holds while it migrates (two replicas starting at once)."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.dbapi_connection  # no autobegin: BEGIN IMMEDIATE comes next
+    raw.execute(f"PRAGMA busy_timeout = {MIGRATION_WAIT_S * 1000}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")

@@ -39,6 +39,16 @@ tasks = Table(
     Column("revision", Integer),
     Column("revision_source", Text),
     Column("revision_note", Text),
+    # Task events (issue 12): the pipeline's stage and the tokens generated so far, written by
+    # the runner at stage changes and at most every task_progress_interval_s while generating.
+    Column("stage", Text),
+    Column("generated_tokens", Integer, nullable=False, server_default=text("0")),
+    # Webhooks (issue 12): where to POST the finished task, and how that went.
+    Column("callback_url", Text),
+    Column("webhook_state", Text),
+    Column("webhook_attempts", Integer, nullable=False, server_default=text("0")),
+    Column("webhook_last_status", Integer),
+    Column("webhook_last_error", Text),
 )
 
 revisions = Table(

@@ -104,6 +104,7 @@ class TaskStore(TaskRevisions):
         notes: list[str] | tuple[str, ...] = (),
         owner: str | None = None,
         idempotency: tuple[str, str] | None = None,
+        callback_url: str | None = None,
     ) -> dict[str, Any]:
         """A new task, already running under `worker_id`'s lease (the accepting replica runs it
         at once: one call instead of create + start). `idempotency`: the client's
@@ -125,6 +126,7 @@ class TaskStore(TaskRevisions):
             "owner": owner,
             "idempotency_key": key,
             "request_digest": digest,
+            **_webhook_columns(callback_url),
         }
         return self._insert_once(values, owner, key)
 
@@ -136,6 +138,7 @@ class TaskStore(TaskRevisions):
         notes: list[str] | tuple[str, ...] = (),
         owner: str | None = None,
         idempotency: tuple[str, str] | None = None,
+        callback_url: str | None = None,
     ) -> dict[str, Any]:
         """A new task that is already finished (a script the ingress had at hand), in one call;
         `idempotency` as in `create_running`."""
@@ -156,6 +159,7 @@ class TaskStore(TaskRevisions):
             "owner": owner,
             "idempotency_key": key,
             "request_digest": digest,
+            **_webhook_columns(callback_url),
         }
         return self._insert_once(values, owner, key)
 
@@ -216,14 +220,16 @@ class TaskStore(TaskRevisions):
         return ("missing", None) if current is None else ("finished", row_to_task(current))
 
     def start(self, task_id: str, worker_id: str, lease_s: float) -> dict[str, Any] | None:
-        """Mark an adopted task running under `worker_id`; None when it is gone or finished."""
+        """Mark an adopted task running under `worker_id`; None when it is gone or finished.
+        Its progress stays where the last worker left it (it never goes back)."""
         now = time.time()
         return self._returning(
             sa.update(tasks)
             .where(tasks.c.task_id == task_id, tasks.c.status.in_(UNFINISHED))
             .values(
                 status="running",
-                progress=10,
+                stage="queued",
+                progress=sa.case((tasks.c.progress < 10, 10), else_=tasks.c.progress),
                 attempts=tasks.c.attempts + 1,
                 worker_id=worker_id,
                 lease_until=now + lease_s,
@@ -240,6 +246,41 @@ class TaskStore(TaskRevisions):
                 .values(lease_until=time.time() + lease_s)
             )
         return renewed.rowcount == 1
+
+    def set_progress(
+        self, task_id: str, worker_id: str, progress: int, stage: str, generated_tokens: int
+    ) -> bool:
+        """Record where a running task is; False when it is not `worker_id`'s unfinished task
+        any more, or already further along (progress never goes back)."""
+        with self._write() as connection:
+            updated = connection.execute(
+                sa.update(tasks)
+                .where(*_held_by(task_id, worker_id), tasks.c.progress <= progress)
+                .values(progress=progress, stage=stage, generated_tokens=generated_tokens)
+            )
+        return updated.rowcount == 1
+
+    def record_webhook(
+        self,
+        task_id: str,
+        state: str,
+        attempts: int,
+        last_status: int | None,
+        last_error: str | None,
+    ) -> bool:
+        """Record how the task's webhook went (after each attempt); False when it is gone."""
+        with self._write() as connection:
+            updated = connection.execute(
+                sa.update(tasks)
+                .where(tasks.c.task_id == task_id, tasks.c.callback_url.is_not(None))
+                .values(
+                    webhook_state=state,
+                    webhook_attempts=attempts,
+                    webhook_last_status=last_status,
+                    webhook_last_error=last_error,
+                )
+            )
+        return updated.rowcount == 1
 
     def complete(
         self, task_id: str, worker_id: str, outcome: dict[str, Any]
@@ -342,6 +383,11 @@ def _failing(error: str, now: float) -> sa.Update:
 
 def _json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False)
+
+
+def _webhook_columns(callback_url: str | None) -> dict[str, Any]:
+    """callback_url, webhook_state of a new task."""
+    return {"callback_url": callback_url, "webhook_state": "pending" if callback_url else None}
 
 
 def _outcome_columns(outcome: dict[str, Any]) -> dict[str, Any]:

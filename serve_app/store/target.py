@@ -1,0 +1,54 @@
+"""Where the ingress finds the task store, from the settings.
+
+SQLite: the one TaskStore deployment (serve_app/task_store.py) owns the file and every ingress
+replica calls it through its handle, as before. PostgreSQL: no deployment in between; each
+ingress replica opens its own pool (`PostgresStore.open`), so writes scale with the ingress and
+no Ray actor funnels them. The password is read in the replica when the pool opens: from
+`task_store_password_file` (a mounted Secret; read again on every open) or
+`task_store_password` (`VSS_TASK_STORE_PASSWORD`), never from or into a log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+
+from serve_app.store.tasks import TaskStore
+
+
+def task_store_url(url: str | None, db_path: Path) -> str:
+    """`task_store_url`, or the SQLite file `task_db_path` when it is unset (as before it)."""
+    return url or f"sqlite:///{db_path}"
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: str) -> Path:
+    """The file a sqlite:/// URL names, made absolute here (the driver's working directory: a
+    replica's may differ)."""
+    return Path(make_url(url).database or "").resolve()
+
+
+@dataclass(frozen=True)
+class PostgresStore:
+    """What an ingress replica needs to open its own pool on the PostgreSQL task store."""
+
+    url: str
+    password: SecretStr | None
+    password_file: Path | None
+    pool_size: int
+
+    def read_password(self) -> str | None:
+        if self.password_file is not None:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        return self.password.get_secret_value() if self.password is not None else None
+
+    def open(self) -> TaskStore:
+        """The store on a pool of `pool_size` connections, its schema at this code's version
+        (migrated under a lock by whichever replica comes first; SchemaTooNew when newer)."""
+        return TaskStore(self.url, password=self.read_password(), pool_size=self.pool_size)
