@@ -16,7 +16,7 @@ from deployments.script_processor import ScriptProcessor
 from serve_app.config import Settings
 from serve_app.ingress import Ingress
 from serve_app.security import refuse_unauthenticated_exposure
-from serve_app.task_store import TaskStoreDeployment
+from serve_app.store.target import task_store_for_ingress
 
 
 def build_app(args: dict[str, Any] | None = None) -> Application:
@@ -29,7 +29,8 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
         max_ongoing_requests=max(32, 2 * settings.max_batch_size),
     ).bind(settings.chatglm_config())
     processor = ScriptProcessor.bind()
-    store = TaskStoreDeployment.bind(str(settings.task_db_path.resolve()))
+    # SQLite: the one TaskStore deployment; PostgreSQL: each ingress replica's own pool
+    store = task_store_for_ingress(settings)
     return Ingress.bind(chat, processor, store, settings)
 
 

@@ -70,7 +70,35 @@ class Settings(BaseSettings, ChatGLMConfig):
         le=MAX_PROMPT_CHARS,
         description="Longest accepted prompt, in characters.",
     )
-    task_db_path: Path = Field(Path("data/tasks.db"), description="SQLite file of the task store.")
+    task_db_path: Path = Field(
+        Path("data/tasks.db"),
+        description="SQLite file of the task store, used when task_store_url is unset.",
+    )
+    task_store_url: str | None = Field(
+        None,
+        pattern=r"^(sqlite:///|postgresql://)",
+        description="Task store database: sqlite:///path/tasks.db (one file, one writer) or "
+        "postgresql://user@host:5432/dbname (each ingress replica keeps its own pool). The "
+        "password goes in task_store_password or task_store_password_file, not here. Unset: "
+        "the SQLite file task_db_path.",
+    )
+    task_store_password: SecretStr | None = Field(
+        None,
+        description="PostgreSQL password of task_store_url (VSS_TASK_STORE_PASSWORD, e.g. from "
+        "a Kubernetes Secret); never logged.",
+    )
+    task_store_password_file: Path | None = Field(
+        None,
+        description="A file holding the PostgreSQL password (a mounted Secret), read when a "
+        "replica opens its pool; wins over task_store_password.",
+    )
+    task_store_pool_size: int = Field(
+        8,
+        ge=1,
+        le=200,
+        description="PostgreSQL connections each ingress replica keeps (its store calls run at "
+        "most this many at once).",
+    )
     sync_wait_timeout_s: float = Field(
         120.0, gt=0.0, le=3600.0, description="How long `?wait=true` waits before answering 202."
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
@@ -52,3 +53,19 @@ class PostgresStore:
         """The store on a pool of `pool_size` connections, its schema at this code's version
         (migrated under a lock by whichever replica comes first; SchemaTooNew when newer)."""
         return TaskStore(self.url, password=self.read_password(), pool_size=self.pool_size)
+
+
+def task_store_for_ingress(settings: Any) -> Any:
+    """What the Ingress deployment is bound with (serve_app/app.py): the TaskStore deployment
+    on the SQLite file, or a PostgresStore each replica opens its own pool on."""
+    url = task_store_url(settings.task_store_url, settings.task_db_path)
+    if is_sqlite(url):
+        from serve_app.task_store import TaskStoreDeployment
+
+        return TaskStoreDeployment.bind(str(sqlite_path(url)))
+    return PostgresStore(
+        url,
+        settings.task_store_password,
+        settings.task_store_password_file,
+        settings.task_store_pool_size,
+    )
