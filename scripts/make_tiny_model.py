@@ -9,8 +9,9 @@ chat template), it just writes nonsense.
 `tokenizer.model` trained here), to exercise the conversion path; `--preset 6b` with it gives the
 real model's shapes with random fp16 weights, for GPU benchmarks.
 
-    python scripts/make_tiny_model.py OUT_DIR [--preset tiny|bench] [--seed 0]
-    python scripts/make_tiny_model.py OUT_DIR --layout chatglm3 [--preset tiny|6b] [--format bin]
+    python scripts/make_tiny_model.py OUT_DIR [--preset tiny|tiny64|bench] [--seed 0]
+    python scripts/make_tiny_model.py OUT_DIR --layout chatglm3 [--preset tiny|tiny64|6b]
+        [--format bin]
 """
 
 from __future__ import annotations
@@ -55,6 +56,17 @@ PRESETS = {
         num_attention_heads=4,
         num_key_value_heads=2,
         head_dim=16,
+    ),
+    # ~0.6M parameters with head_dim 64, the smallest vLLM's CPU attention takes (it refuses 16):
+    # the vLLM engine's tests.
+    "tiny64": dict(
+        vocab_size=2048,
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=64,
     ),
     # ~25M parameters: large enough that batching matters on a CPU, for `make bench`.
     "bench": dict(
@@ -193,6 +205,15 @@ ORIGINAL_PRESETS = {
         num_attention_heads=4,
         kv_channels=16,
         multi_query_group_num=2,
+        sentencepiece_vocab=1000,
+    ),
+    "tiny64": dict(
+        num_layers=2,
+        hidden_size=128,
+        ffn_hidden_size=256,
+        num_attention_heads=2,
+        kv_channels=64,
+        multi_query_group_num=1,
         sentencepiece_vocab=1000,
     ),
     "6b": dict(

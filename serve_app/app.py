@@ -12,6 +12,7 @@ from ray.serve import Application
 from ray.serve.config import HTTPOptions
 
 from deployments.chatglm import ChatGLMDeployment
+from deployments.engine.modes import resolve_engine
 from deployments.script_processor import ScriptProcessor
 from serve_app.config import Settings
 from serve_app.ingress import Ingress
@@ -25,13 +26,22 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     refuse_unauthenticated_exposure(settings, serve_http_host())
     chat = ChatGLMDeployment.options(
         user_config=settings.batching_user_config(),
-        # Room for one batch running and the next one filling; the Serve config may set more.
-        max_ongoing_requests=max(32, 2 * settings.max_batch_size),
+        max_ongoing_requests=chat_max_ongoing_requests(settings),
     ).bind(settings.chatglm_config())
     processor = ScriptProcessor.bind()
     # SQLite: the one TaskStore deployment; PostgreSQL: each ingress replica's own pool
     store = task_store_for_ingress(settings)
     return Ingress.bind(chat, processor, store, settings)
+
+
+def chat_max_ongoing_requests(settings: Settings) -> int:
+    """Static engine: room for one batch running and the next one filling. vLLM: as many as it
+    runs at once again, waiting in its own queue (it schedules them as slots free). The Serve
+    config may set more."""
+    mode = resolve_engine(settings.engine, settings.device, settings.constrained_decoding)
+    if mode == "vllm":
+        return 2 * settings.vllm_max_num_seqs
+    return max(32, 2 * settings.max_batch_size)
 
 
 def serve_http_host() -> str:

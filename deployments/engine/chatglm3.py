@@ -12,6 +12,7 @@ chat template that reproduces ChatGLM3's `build_chat_input` ids exactly.
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Iterator
@@ -226,7 +227,10 @@ def build_tokenizer(path: Path):
     vocab = {piece.piece: index for index, piece in enumerate(proto.pieces)}
     # legacy=True: every chunk between special tokens gets the dummy prefix, as each of
     # ChatGLM3's separate sp.encode() calls does.
-    backend = SpmConverter.build_tokenizer_from_spm_proto(proto, vocab, legacy=True)
+    if "legacy" in inspect.signature(SpmConverter.build_tokenizer_from_spm_proto).parameters:
+        backend = SpmConverter.build_tokenizer_from_spm_proto(proto, vocab, legacy=True)
+    else:
+        backend = spm_bpe_backend(proto, vocab)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend,
         unk_token=proto.trainer_spec.unk_piece,
@@ -241,6 +245,61 @@ def build_tokenizer(path: Path):
         raise UnsupportedCheckpoint("special tokens did not land right after the vocabulary")
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
+
+
+def spm_bpe_backend(proto, vocab: dict[str, int]):
+    """The `tokenizers` backend of a SentencePiece BPE model, encoding as `sp.encode` does with
+    the dummy prefix on every chunk, for transformers releases before 5.2x whose
+    `build_tokenizer_from_spm_proto` has no `legacy` and builds BPE without merges or dummy
+    prefix (vLLM pins transformers < 5.20). Same construction as the newer release: merges
+    ranked by piece score, SentencePiece's normalizer order, Metaspace prefixing every chunk."""
+    from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers
+    from tokenizers.models import BPE
+
+    spec = proto.normalizer_spec
+    normal = {p.piece: (p.score, i) for i, p in enumerate(proto.pieces) if p.type == 1}
+    if any(p.type == 4 for p in proto.pieces) or proto.trainer_spec.model_type != 2:
+        raise UnsupportedCheckpoint("tokenizer.model is not a plain SentencePiece BPE model")
+    ranked = [
+        (-score, index, token[:split], token[split:])
+        for token, (score, index) in normal.items()
+        for split in range(1, len(token))
+        if token[:split] in normal and token[split:] in normal
+    ]
+    merges = [(left, right) for _, _, left, right in sorted(ranked)]
+    backend = Tokenizer(
+        BPE(
+            vocab=vocab,
+            merges=merges,
+            unk_token=proto.trainer_spec.unk_piece,
+            fuse_unk=True,
+            byte_fallback=proto.trainer_spec.byte_fallback,
+        )
+    )
+    steps = []
+    if spec.precompiled_charsmap:
+        steps.append(normalizers.Precompiled(spec.precompiled_charsmap))
+    if spec.remove_extra_whitespaces:
+        steps += [
+            normalizers.Replace(Regex(r"\A +| +\z"), ""),
+            normalizers.Replace(Regex(" {2,}"), " "),
+        ]
+    if spec.escape_whitespaces:
+        steps.append(normalizers.Replace(" ", "▁"))
+    if spec.add_dummy_prefix:
+        steps.append(normalizers.Replace(Regex(r"\A▁"), "▁▁"))  # Metaspace skips a leading ▁
+        backend.pre_tokenizer = pre_tokenizers.Metaspace(
+            replacement="▁", prepend_scheme="always", split=False
+        )
+    backend.normalizer = normalizers.Sequence(steps)
+    pieces = [decoders.Replace("▁", " ")]
+    if proto.trainer_spec.byte_fallback:
+        pieces.append(decoders.ByteFallback())
+    pieces.append(decoders.Fuse())
+    if spec.add_dummy_prefix:
+        pieces.append(decoders.Strip(content=" ", left=1))
+    backend.decoder = decoders.Sequence(pieces)
+    return backend
 
 
 def stop_token_ids(tokenizer) -> list[int]:

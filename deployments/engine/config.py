@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Precision = Literal["auto", "fp32", "fp16", "bf16", "int8", "nf4"]
 Device = Literal["auto", "cpu", "cuda"]
-EngineName = Literal["auto", "static", "continuous"]
+EngineName = Literal["auto", "static", "continuous", "vllm"]
 # Room for the instructions a chat prompt carries around the user's own text (the storyboard
 # template is ≈700 tokens): part of every request's KV-cache budget.
 PROMPT_TEMPLATE_TOKENS = 1024
@@ -79,7 +79,24 @@ class EngineConfig(BatchingConfig):
         "generate() call runs it. continuous: transformers' continuous batching, each request "
         "joins and leaves the running batch token by token (no constrained decoding; one "
         "greedy-or-sampling mode from temperature). auto: the one measured faster on the device "
-        "— static on CPU; static on CUDA too until a GPU measurement says otherwise.",
+        "— vllm on CUDA when vLLM is installed, else static. vllm: vLLM's AsyncLLM (continuous "
+        "batching, paged KV cache, prefix caching, constrained decoding); on CPU only when asked "
+        "(`make setup-vllm` builds its venv). See docs/MODEL.md.",
+    )
+    gpu_memory_utilization: float = Field(
+        0.85,
+        gt=0.0,
+        lt=1.0,
+        description="engine vllm on CUDA: share of the GPU's memory vLLM takes for weights, "
+        "activations and its KV cache.",
+    )
+    vllm_max_num_seqs: int = Field(
+        64,
+        ge=1,
+        le=1024,
+        description="engine vllm: most requests vLLM runs at once (its max_num_seqs); the KV "
+        "cache on CPU is sized for this many requests of the planned length, and the deployment "
+        "accepts twice as many.",
     )
     wedged_after_s: float = Field(
         600.0,
@@ -110,6 +127,15 @@ class EngineConfig(BatchingConfig):
     )
 
     @model_validator(mode="after")
+    def _vllm_engine_loads_no_bitsandbytes(self) -> EngineConfig:
+        if self.engine == "vllm" and self.precision in ("int8", "nf4"):
+            raise ValueError(
+                f"engine 'vllm' does not load precision '{self.precision}' (bitsandbytes "
+                "quantization is the static engine's): use precision auto, fp32, fp16 or bf16"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _continuous_engine_cannot_constrain_decoding(self) -> EngineConfig:
         if self.engine == "continuous" and self.constrained_decoding:
             raise ValueError(
@@ -123,11 +149,15 @@ class EngineConfig(BatchingConfig):
         """KV cache the engine can hold at once: a full batch (per request the template, the
         longest accepted prompt and twice the script budget: a repair turn carries the failed
         reply back) plus the prefix cache's entries."""
-        per_request = PROMPT_TEMPLATE_TOKENS + self.max_prompt_tokens + 2 * self.max_new_tokens
-        return self.max_batch_size * per_request + self.prefix_cache_tokens()
+        return self.max_batch_size * self.request_tokens() + self.prefix_cache_tokens()
+
+    def request_tokens(self) -> int:
+        """KV one request may need: the template, the longest accepted prompt and twice the
+        script budget (a repair turn carries the failed reply back)."""
+        return PROMPT_TEMPLATE_TOKENS + self.max_prompt_tokens + 2 * self.max_new_tokens
 
     def prefix_cache_tokens(self) -> int:
-        """Most KV the static engine's prefix cache keeps; the continuous engine has none."""
-        if self.engine == "continuous":
+        """Most KV the static engine's prefix cache keeps; the other engines have none of it."""
+        if self.engine in ("continuous", "vllm"):
             return 0
         return self.prefix_cache_entries * self.prefix_cache_max_tokens

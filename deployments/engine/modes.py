@@ -10,8 +10,9 @@ from deployments.engine.base import ChatEngine
 from deployments.engine.config import EngineConfig
 from deployments.engine.continuous_batching import ContinuousBatchingEngine
 from deployments.engine.static_batching import StaticBatchingEngine
+from deployments.engine.vllm_engine import VLLMEngine, vllm_installed
 
-EngineMode = Literal["static", "continuous"]
+EngineMode = Literal["static", "continuous", "vllm"]
 
 # The faster engine per device, from scripts/bench_engine.py (BENCHMARKS.md). CPU: static
 # batching beat transformers' continuous batching at every batch size on 2 cores. CUDA: not
@@ -20,18 +21,33 @@ FASTER_ENGINE: dict[str, EngineMode] = {"cpu": "static", "cuda": "static"}
 
 
 def resolve_engine(engine: str, device: str, constrained_decoding: bool) -> EngineMode:
-    """`auto` → the faster engine on `device`, but never one that cannot constrain decoding
-    when the deployment asks for it (only the static engine can)."""
+    """`auto` → vLLM on CUDA when it is installed (it schedules continuously, caches prefixes
+    and constrains decoding itself); otherwise the faster of ours on `device`, but never one
+    that cannot constrain decoding when the deployment asks for it (only static can). On CPU
+    vLLM serves only when named: its CPU build lives in a venv of its own (`make setup-vllm`)."""
     if engine != "auto":
         return engine  # type: ignore[return-value]
+    on_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if on_cuda and vllm_installed():
+        return "vllm"
     if constrained_decoding:
         return "static"
-    kind = "cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu"
-    return FASTER_ENGINE[kind]
+    return FASTER_ENGINE["cuda" if on_cuda else "cpu"]
 
 
 def build_engine(config: EngineConfig) -> ChatEngine:
     """The engine `config.engine` names (`auto` resolved for its device), not yet started."""
+    mode = resolve_engine(config.engine, config.device, config.constrained_decoding)
+    if mode == "vllm":
+        return VLLMEngine(
+            config.model_path,
+            precision=config.precision,
+            device=config.device,
+            max_num_seqs=config.vllm_max_num_seqs,
+            request_tokens=config.request_tokens(),
+            gpu_memory_utilization=config.gpu_memory_utilization,
+            wedged_after_s=config.wedged_after_s,
+        )
     common = dict(
         model_path=config.model_path,
         precision=config.precision,
@@ -41,7 +57,7 @@ def build_engine(config: EngineConfig) -> ChatEngine:
         allow_downgrade=config.allow_downgrade,
         kv_cache_tokens=config.kv_cache_tokens(),
     )
-    if resolve_engine(config.engine, config.device, config.constrained_decoding) == "static":
+    if mode == "static":
         return StaticBatchingEngine(
             **common,
             prefix_cache_entries=config.prefix_cache_entries,
