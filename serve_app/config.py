@@ -148,6 +148,61 @@ class Settings(BaseSettings, ChatGLMConfig):
     max_body_bytes: int = Field(
         65536, ge=1024, le=10_485_760, description="Largest request body; larger → 413."
     )
+    # Task events (GET /api/tasks/{id}/events)
+    task_events_poll_s: float = Field(
+        0.5,
+        ge=0.05,
+        le=10.0,
+        description="How often an events stream reads its task from the store (the task may "
+        "run on any ingress replica).",
+    )
+    task_events_ping_s: float = Field(
+        15.0,
+        ge=1.0,
+        le=300.0,
+        description="Seconds between heartbeat comments on an events stream, so proxies keep "
+        "it open.",
+    )
+    task_progress_interval_s: float = Field(
+        1.0,
+        ge=0.1,
+        le=60.0,
+        description="Least time between two progress writes of one task while it generates "
+        "(stage changes are written at once).",
+    )
+    # Webhooks (callback_url on task creation)
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts a callback_url may name (comma-separated in the environment): a "
+        "name, *.domain, an IP or a CIDR network; * = any host with public addresses only. "
+        "Empty = webhooks off.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Standard Webhooks signing secret (whsec_<base64>, or base64); required "
+        "when webhooks are on, unless webhook_secret_file is set.",
+    )
+    webhook_secret_file: Path | None = Field(
+        None, description="A file holding the signing secret (read when a replica starts)."
+    )
+    webhook_timeout_s: float = Field(
+        10.0, gt=0.0, le=120.0, description="Deadline of one webhook POST."
+    )
+    webhook_max_attempts: int = Field(
+        5, ge=1, le=30, description="POSTs of one webhook before it is given up."
+    )
+    webhook_retry_window_s: float = Field(
+        600.0,
+        gt=0.0,
+        le=86400.0,
+        description="No webhook retry starts this long after the first attempt.",
+    )
+    webhook_backoff_s: float = Field(
+        1.0,
+        gt=0.0,
+        le=600.0,
+        description="Wait before the first retry; doubled each retry (with jitter).",
+    )
     # Access control
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
@@ -171,7 +226,9 @@ class Settings(BaseSettings, ChatGLMConfig):
         description="Origins CORS allows (comma-separated in the environment); none = CORS off.",
     )
 
-    @field_validator("api_keys", "admin_api_keys", "cors_origins", mode="before")
+    @field_validator(
+        "api_keys", "admin_api_keys", "cors_origins", "webhook_allowed_hosts", mode="before"
+    )
     @classmethod
     def _split_comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -197,6 +254,15 @@ class Settings(BaseSettings, ChatGLMConfig):
                 f"sync_wait_timeout_s ({self.sync_wait_timeout_s:g}) must exceed "
                 f"generation_timeout_s ({self.generation_timeout_s:g}) by more than "
                 f"{SYNC_WAIT_MARGIN_S:g} s"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _webhooks_are_signed(self) -> Settings:
+        if self.webhook_allowed_hosts and not (self.webhook_secret or self.webhook_secret_file):
+            raise ValueError(
+                "webhook_allowed_hosts turns webhooks on: set webhook_secret or "
+                "webhook_secret_file too (every webhook is signed)"
             )
         return self
 

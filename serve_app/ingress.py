@@ -12,7 +12,7 @@ from serve_app.config import Settings
 from serve_app.errors import install_error_handlers
 from serve_app.middleware import CORSFromSettingsMiddleware, RequestContextMiddleware
 from serve_app.pipeline import ScriptPipeline
-from serve_app.routes import exports, health, model, scenes, tasks
+from serve_app.routes import events, exports, health, model, scenes, tasks
 from serve_app.routes.health import ModelHealth
 from serve_app.security import AccessPolicy
 from serve_app.tasks import TaskRunner
@@ -27,7 +27,7 @@ install_error_handlers(api)
 # Added before @serve.ingress freezes the app; CORS outermost so error responses carry it too.
 api.add_middleware(RequestContextMiddleware)
 api.add_middleware(CORSFromSettingsMiddleware)
-for resource in (health, model, tasks, scenes, exports):
+for resource in (health, model, tasks, events, scenes, exports):
     api.include_router(resource.router)
 
 

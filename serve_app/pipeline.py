@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from deployments.storyboard.prompts import (
     script_json_schema,
 )
 from serve_app.config import Settings
-from serve_app.protocol import ScriptRequest
+from serve_app.protocol import ScriptRequest, TaskStage
 from serve_app.script_cache import ScriptCache, cache_key
 
 logger = logging.getLogger("ray.serve")
@@ -60,10 +61,13 @@ class ScriptPipeline:
             return fallback_outcome(request, None, self._model_down_reason, LLMProgress())
         return None
 
-    async def write_script(self, request: ScriptRequest) -> dict[str, Any]:
+    async def write_script(
+        self, request: ScriptRequest, on_stage: StageCallback | None = None
+    ) -> dict[str, Any]:
         """The outcome the task store keeps (script, source, fallback_reason, timings), from the
-        model when it gives a valid script, else from the fallback."""
-        written = await self._write_script(request)
+        model when it gives a valid script, else from the fallback. `on_stage` hears each
+        stage as it starts (generating, parsing, repairing, writing_fallback)."""
+        written = await self._write_script(request, on_stage or _ignore_stage)
         if self.cache is not None and written["source"] != "fallback":
             self.cache.put(self._cache_key(request), written)  # a fallback may be an outage
         return written
@@ -108,16 +112,19 @@ class ScriptPipeline:
             },
         )
 
-    async def _write_script(self, request: ScriptRequest) -> dict[str, Any]:
+    async def _write_script(
+        self, request: ScriptRequest, on_stage: StageCallback
+    ) -> dict[str, Any]:
         progress = LLMProgress()
         try:
             # One deadline over the whole LLM path: a hung processor must not hold a task either.
             return await asyncio.wait_for(
-                self._ask_the_model(request, progress), self.generation_timeout_s
+                self._ask_the_model(request, progress, on_stage), self.generation_timeout_s
             )
         except TimeoutError:
             reason = f"timeout: no valid LLM script within {self.generation_timeout_s:g} s"
         except UnusableReplies as error:
+            on_stage(TaskStage.WRITING_FALLBACK)
             return fallback_outcome(request, error.fallback, f"parse_failed: {error}", progress)
         except ModelNotAvailable as error:
             reason = f"model_unavailable: {error.reason}"
@@ -128,17 +135,22 @@ class ScriptPipeline:
             reason = f"generation_error: {type(error).__name__}: {error}"[:500]
         # Built here: the model side is what failed, and it takes ~0.3 ms (1.5 ms for a
         # 2000-character prompt), less than a call.
+        on_stage(TaskStage.WRITING_FALLBACK)
         return fallback_outcome(request, None, reason, progress)
 
-    async def _ask_the_model(self, request: ScriptRequest, progress: LLMProgress) -> dict:
+    async def _ask_the_model(
+        self, request: ScriptRequest, progress: LLMProgress, on_stage: StageCallback
+    ) -> dict:
         """The model's script, after at most one repair turn; UnusableReplies otherwise."""
         system_prompt = request.system_prompt or self.settings.system_prompt  # the request's wins
         generation = self._generation_request(request, build_messages(request, system_prompt))
         for attempt, source in enumerate(self.sources):
+            on_stage(TaskStage.GENERATING if attempt == 0 else TaskStage.REPAIRING)
             started = time.perf_counter()
             reply = await self._chat(generation)
             progress.generation_s += time.perf_counter() - started
             last_attempt = attempt == len(self.sources) - 1
+            on_stage(TaskStage.PARSING)
             parsed = await self.processor.parse.remote(request, reply.text, last_attempt)
             if "script" in parsed:
                 return outcome(
@@ -178,6 +190,13 @@ class ScriptPipeline:
         except asyncio.CancelledError:
             response.cancel()
             raise
+
+
+StageCallback = Callable[[TaskStage], None]
+
+
+def _ignore_stage(stage: TaskStage) -> None:
+    pass
 
 
 class ModelDown(Exception):

@@ -9,7 +9,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from deployments.storyboard.constants import SCRIPT_SOURCES, ScriptSource
@@ -30,6 +37,56 @@ class TaskStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+
+
+class TaskStage(StrEnum):
+    """Where a task is: the stages of the pipeline, then how it ended."""
+
+    QUEUED = "queued"
+    GENERATING = "generating"
+    PARSING = "parsing"
+    REPAIRING = "repairing"
+    WRITING_FALLBACK = "writing_fallback"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+MAX_CALLBACK_URL_CHARS = 2048
+
+
+class TaskCreate(ScriptRequest):
+    """A script request, plus where to POST the finished task (webhooks)."""
+
+    callback_url: AnyHttpUrl | None = Field(
+        None,
+        description="http(s) URL the finished (or failed) task is POSTed to, signed per the "
+        "Standard Webhooks spec; its host must be in `webhook_allowed_hosts` (webhooks are off "
+        "without it: then a 422).",
+        examples=["https://hooks.example.com/storyboards"],
+    )
+
+    @field_validator("callback_url", mode="before")
+    @classmethod
+    def _callback_url_is_bounded(cls, value: Any) -> Any:
+        if isinstance(value, str) and len(value) > MAX_CALLBACK_URL_CHARS:
+            raise PydanticCustomError(
+                "url_too_long", "at most {n} characters", {"n": MAX_CALLBACK_URL_CHARS}
+            )
+        return value
+
+
+class WebhookDelivery(BaseModel):
+    """How the task's webhook went: recorded after every attempt."""
+
+    url: str
+    state: Literal["pending", "delivering", "delivered", "failed"] = Field(
+        description="pending until the task finishes; delivered on a 2xx; failed when the "
+        "attempts or the retry window ran out, on a 4xx other than 408/429, or when the URL "
+        "was refused at delivery (its host resolving to an address not allowed)."
+    )
+    attempts: int = Field(0, description="POSTs made so far.")
+    last_status: int | None = Field(None, description="HTTP status of the last attempt.")
+    last_error: str | None = Field(None, description="Why the last attempt failed, if it did.")
 
 
 class TaskTimings(BaseModel):
@@ -67,6 +124,15 @@ class TaskResponse(BaseModel):
         "null while unfinished, or when tasks are kept forever.",
     )
     timings: TaskTimings = Field(default_factory=TaskTimings)
+    stage: TaskStage = Field(
+        TaskStage.QUEUED,
+        description="queued, generating, parsing, repairing, writing_fallback, completed or "
+        "failed (GET /api/tasks/{id}/events streams it).",
+    )
+    generated_tokens: int = Field(
+        0, description="Tokens the model has generated for this task so far (all attempts)."
+    )
+    webhook: WebhookDelivery | None = Field(None, description="null without a callback_url.")
     revision: int | None = Field(
         None,
         description="Which revision of the script `result` is: 1 as written, +1 per edit "
@@ -231,7 +297,12 @@ class CacheStats(BaseModel):
     expirations: int
 
 
-class ModelStatus(BaseModel):
+class ModelReplicaStatus(BaseModel):
+    """One model replica as it reports itself."""
+
+    replica_id: str | None = Field(
+        None, description="Serve's id of the replica; null in the service-wide summary."
+    )
     engine: Literal["static", "continuous"] = Field(
         "static", description="The engine serving (the `engine` setting, `auto` resolved)."
     )
@@ -255,6 +326,20 @@ class ModelStatus(BaseModel):
     prefix_cache: PrefixCacheStats | None = Field(None, description="null for other engines.")
     kv_cache_tokens: int | None = Field(
         None, description="Continuous engine: its paged KV cache; null for the static engine."
+    )
+
+
+class ModelStatus(ModelReplicaStatus):
+    """Every model replica together (serve_app/model_status.py): `loaded` when any replica is,
+    `counters` and `prefix_cache` summed (their max_* the largest), `host_rss_mb` summed; the
+    model and engine fields as the first loaded replica reports them; each replica's own report
+    in `replicas`."""
+
+    replicas: list[ModelReplicaStatus] = Field(
+        default_factory=list, description="Each model replica that answered, by replica_id."
+    )
+    replicas_unreachable: int = Field(
+        0, description="Model replicas that did not answer the status call (failed, stopping)."
     )
     scripts: ScriptCounters
     cache: CacheStats | None = Field(None, description="null when caching is off.")

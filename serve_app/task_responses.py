@@ -8,8 +8,48 @@ from typing import Any
 from pydantic import ValidationError
 
 from deployments.storyboard.quality import quality_report
-from serve_app.protocol import TaskResponse, TaskTimings, VideoScript
-from serve_app.tasks import stored_request
+from serve_app.protocol import (
+    ScriptRequest,
+    TaskResponse,
+    TaskStage,
+    TaskStatus,
+    TaskTimings,
+    VideoScript,
+    WebhookDelivery,
+)
+
+
+def stored_request(task: dict[str, Any]) -> ScriptRequest:
+    """The task's request as a ScriptRequest; ValueError saying why a stored one is not."""
+    if task.get("unreadable") or task.get("request") is None:
+        raise ValueError(task.get("unreadable") or "no request stored")
+    try:
+        return ScriptRequest.model_validate(task["request"])
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}" for e in error.errors()
+        )
+        raise ValueError(problems) from None
+
+
+def task_stage(task: dict[str, Any]) -> TaskStage:
+    """Where the task is: how it ended once finished, else the runner's last stage."""
+    if task["status"] in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+        return TaskStage(task["status"])
+    stage = task.get("stage")
+    return TaskStage(stage) if stage in TaskStage._value2member_map_ else TaskStage.QUEUED
+
+
+def webhook_delivery(task: dict[str, Any]) -> WebhookDelivery | None:
+    if not task.get("callback_url"):
+        return None
+    return WebhookDelivery(
+        url=task["callback_url"],
+        state=task.get("webhook_state") or "pending",
+        attempts=task.get("webhook_attempts") or 0,
+        last_status=task.get("webhook_last_status"),
+        last_error=task.get("webhook_last_error"),
+    )
 
 
 def as_datetime(timestamp: float | None) -> datetime | None:
@@ -66,4 +106,15 @@ def to_task_response(task: dict[str, Any], retention_s: float = 0.0) -> TaskResp
             generation_ms=task["generation_ms"],
             total_ms=elapsed_ms(task["created_at"], completed_at),
         ),
+        stage=task_stage(task),
+        generated_tokens=task.get("generated_tokens") or 0,
+        webhook=webhook_delivery(task),
+        revision=task.get("revision"),
+        revision_source=task.get("revision_source"),
+        revision_note=task.get("revision_note"),
     )
+
+
+def task_json(task: dict[str, Any], retention_s: float = 0.0) -> bytes:
+    """The task as `GET /api/tasks/{id}` sends it (the webhook's body)."""
+    return to_task_response(task, retention_s).model_dump_json().encode()

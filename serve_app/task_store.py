@@ -66,6 +66,16 @@ ADDED_COLUMNS = {
     "idempotency_key": "TEXT",
     "request_digest": "TEXT",
     **REVISION_COLUMNS,
+    # Task events (issue 12): the pipeline's stage and the tokens generated so far, written by
+    # the runner at stage changes and at most every task_progress_interval_s while generating.
+    "stage": "TEXT",
+    "generated_tokens": "INTEGER NOT NULL DEFAULT 0",
+    # Webhooks (issue 12): where to POST the finished task, and how that went.
+    "callback_url": "TEXT",
+    "webhook_state": "TEXT",
+    "webhook_attempts": "INTEGER NOT NULL DEFAULT 0",
+    "webhook_last_status": "INTEGER",
+    "webhook_last_error": "TEXT",
 }
 # Indexes on added columns: created once those columns exist.
 INDEXES = """
@@ -189,6 +199,7 @@ class TaskStore(TaskRevisions):
         notes: list[str] | tuple[str, ...] = (),
         owner: str | None = None,
         idempotency: tuple[str, str] | None = None,
+        callback_url: str | None = None,
     ) -> dict[str, Any]:
         """A new task, already running under `worker_id`'s lease (the accepting replica runs it
         at once: one call instead of create + start). `idempotency`: the client's
@@ -199,7 +210,8 @@ class TaskStore(TaskRevisions):
         return self._insert_once(
             "INSERT INTO tasks (task_id, status, progress, request_json, attempts, worker_id,"
             " lease_until, created_at, started_at, notes_json, owner, idempotency_key,"
-            " request_digest) VALUES (?, 'running', 10, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " request_digest, callback_url, webhook_state)"
+            " VALUES (?, 'running', 10, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT DO NOTHING RETURNING *",
             (
                 task_id,
@@ -212,6 +224,7 @@ class TaskStore(TaskRevisions):
                 owner,
                 key,
                 digest,
+                *_webhook_columns(callback_url),
             ),
             owner,
             key,
@@ -225,6 +238,7 @@ class TaskStore(TaskRevisions):
         notes: list[str] | tuple[str, ...] = (),
         owner: str | None = None,
         idempotency: tuple[str, str] | None = None,
+        callback_url: str | None = None,
     ) -> dict[str, Any]:
         """A new task that is already finished (a script the ingress had at hand), in one call;
         `idempotency` as in `create_running`."""
@@ -234,8 +248,8 @@ class TaskStore(TaskRevisions):
             "INSERT INTO tasks (task_id, status, progress, request_json, result_json, source,"
             " fallback_reason, parse_failures, generation_ms, fallback_template, attempts,"
             " worker_id, created_at, started_at, completed_at, notes_json, owner,"
-            " idempotency_key, request_digest)"
-            " VALUES (?, 'completed', 100, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " idempotency_key, request_digest, callback_url, webhook_state)"
+            " VALUES (?, 'completed', 100, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT DO NOTHING RETURNING *",
             (
                 uuid.uuid4().hex,
@@ -249,6 +263,7 @@ class TaskStore(TaskRevisions):
                 owner,
                 key,
                 digest,
+                *_webhook_columns(callback_url),
             ),
             owner,
             key,
@@ -322,10 +337,13 @@ class TaskStore(TaskRevisions):
         return ("cancelled" if rows else "finished"), row_to_task(current)
 
     def start(self, task_id: str, worker_id: str, lease_s: float) -> dict[str, Any] | None:
-        """Mark an adopted task running under `worker_id`; None when it is gone or finished."""
+        """Mark an adopted task running under `worker_id`; None when it is gone or finished.
+        Its progress stays where the last worker left it (it never goes back)."""
         now = time.time()
         return self._returning(
-            "UPDATE tasks SET status = 'running', progress = 10, attempts = attempts + 1,"
+            "UPDATE tasks SET status = 'running', stage = 'queued',"
+            " progress = CASE WHEN progress < 10 THEN 10 ELSE progress END,"
+            " attempts = attempts + 1,"
             " worker_id = ?, lease_until = ?, started_at = COALESCE(started_at, ?)"
             " WHERE task_id = ? AND " + UNFINISHED + " RETURNING *",
             (worker_id, now + lease_s, now, task_id),
@@ -338,6 +356,39 @@ class TaskStore(TaskRevisions):
                 "UPDATE tasks SET lease_until = ? WHERE task_id = ? AND worker_id = ?"
                 " AND " + UNFINISHED,
                 (time.time() + lease_s, task_id, worker_id),
+            ).rowcount
+            == 1
+        )
+
+    def set_progress(
+        self, task_id: str, worker_id: str, progress: int, stage: str, generated_tokens: int
+    ) -> bool:
+        """Record where a running task is; False when it is not `worker_id`'s unfinished task
+        any more, or already further along (progress never goes back)."""
+        return (
+            self._execute(
+                "UPDATE tasks SET progress = ?, stage = ?, generated_tokens = ?"
+                " WHERE task_id = ? AND worker_id = ? AND progress <= ? AND " + UNFINISHED,
+                (progress, stage, generated_tokens, task_id, worker_id, progress),
+            ).rowcount
+            == 1
+        )
+
+    def record_webhook(
+        self,
+        task_id: str,
+        state: str,
+        attempts: int,
+        last_status: int | None,
+        last_error: str | None,
+    ) -> bool:
+        """Record how the task's webhook went (after each attempt); False when it is gone."""
+        return (
+            self._execute(
+                "UPDATE tasks SET webhook_state = ?, webhook_attempts = ?,"
+                " webhook_last_status = ?, webhook_last_error = ?"
+                " WHERE task_id = ? AND callback_url IS NOT NULL",
+                (state, attempts, last_status, last_error, task_id),
             ).rowcount
             == 1
         )
@@ -426,6 +477,11 @@ def owned_by(owner: str | None) -> tuple[str, tuple]:
 
 def _json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False)
+
+
+def _webhook_columns(callback_url: str | None) -> tuple:
+    """callback_url, webhook_state of a new task."""
+    return (callback_url, "pending" if callback_url else None)
 
 
 def _outcome_columns(outcome: dict[str, Any]) -> tuple:

@@ -21,7 +21,6 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from pydantic import ValidationError
 from ray.serve.handle import DeploymentHandle
 
 from deployments.storyboard.hints import apply_hints
@@ -30,6 +29,11 @@ from serve_app.errors import FieldError, Overloaded
 from serve_app.pipeline import ScriptPipeline
 from serve_app.protocol import ScriptRequest, TaskStatus
 from serve_app.store_client import StoreClient
+from serve_app.task_progress import ProgressReporter
+from serve_app.task_responses import stored_request, task_json
+from serve_app.webhooks import CALLBACK_FIELD, CallbackRefused, WebhookSender
+
+__all__ = ["TaskRunner", "is_finished", "request_digest", "stored_request"]
 
 logger = logging.getLogger("ray.serve")
 
@@ -54,6 +58,12 @@ class TaskRunner:
         self.worker_id = f"ingress-{uuid.uuid4().hex[:12]}"
         self._running: dict[str, asyncio.Task] = {}
         self._background: list[asyncio.Task] = []
+        self.progress_interval_s = settings.task_progress_interval_s
+        self.webhooks = WebhookSender(
+            settings,
+            self.store,
+            functools.partial(task_json, retention_s=settings.task_retention_s),
+        )
 
     def start_background_work(self) -> None:
         """Begin adopting orphans and deleting expired tasks (needs a running event loop)."""
@@ -71,6 +81,7 @@ class TaskRunner:
         request: ScriptRequest,
         owner: str | None = None,
         idempotency_key: str | None = None,
+        callback_url: str | None = None,
     ) -> dict[str, Any]:
         """Store the task and start it; Overloaded (nothing stored) when the replica is full.
 
@@ -78,8 +89,15 @@ class TaskRunner:
         be down) is stored already finished, in that one call. A length or scene count the
         prompt states fills what the request left out, for every path (notes say so). With an
         `idempotency_key` the owner used before, the task stored then comes back instead,
-        marked `replayed` (FieldError when that task was for a different request).
+        marked `replayed` (FieldError when that task was for a different request). A
+        `callback_url` the webhook policy refuses is a FieldError naming body.callback_url;
+        an accepted one is POSTed the task when it finishes.
         """
+        if callback_url is not None:
+            try:
+                self.webhooks.check_url(callback_url)
+            except CallbackRefused as error:
+                raise FieldError(CALLBACK_FIELD, str(error)) from None
         if self.unfinished >= self.max_unfinished:
             raise Overloaded(
                 f"this replica already has {self.unfinished} unfinished tasks (the limit is "
@@ -88,16 +106,22 @@ class TaskRunner:
             )
         idempotency = None
         if idempotency_key is not None:
-            idempotency = (idempotency_key, request_digest(request))
+            idempotency = (idempotency_key, request_digest(request, callback_url))
         request, notes = apply_hints(request)
-        stored_request = request.model_dump(mode="json")
+        stored = request.model_dump(mode="json")
         at_hand = self.pipeline.script_at_hand(request)
         if at_hand is not None:
-            task = await self._store_finished(stored_request, at_hand, notes, owner, idempotency)
+            task = await self._store_finished(
+                stored, at_hand, notes, owner, idempotency, callback_url
+            )
+            if not task.get("replayed"):
+                self.webhooks.notify(task)
         elif idempotency is not None:
-            task = await self._store_then_run(stored_request, request, notes, owner, idempotency)
+            task = await self._store_then_run(
+                stored, request, notes, owner, idempotency, callback_url
+            )
         else:
-            task = await self._store_and_run(stored_request, request, notes, owner)
+            task = await self._store_and_run(stored, request, notes, owner, callback_url)
         if task.get("replayed") and idempotency and task["request_digest"] != idempotency[1]:
             raise FieldError(
                 IDEMPOTENCY_HEADER,
@@ -113,11 +137,19 @@ class TaskRunner:
         notes: tuple[str, ...],
         owner: str | None,
         idempotency: tuple[str, str] | None,
+        callback_url: str | None,
     ) -> dict[str, Any]:
         self._being_accepted += 1
         try:
-            return await self.store.create_completed(
-                stored_request, self.worker_id, outcome, notes, owner, idempotency
+            return await self.store.call(
+                "create_completed",
+                stored_request,
+                self.worker_id,
+                outcome,
+                notes,
+                owner,
+                idempotency,
+                callback_url,
             )
         finally:
             self._being_accepted -= 1
@@ -128,14 +160,23 @@ class TaskRunner:
         request: ScriptRequest,
         notes: tuple[str, ...],
         owner: str | None,
+        callback_url: str | None,
     ) -> dict[str, Any]:
         """The stored task, running under this worker's lease. The model work starts while the
         row is being written (one store call less on the way to the script); the row is there
         before anyone hears of the task, and before the runner writes to it."""
         task_id = uuid.uuid4().hex
         stored = asyncio.ensure_future(
-            self.store.create_running(
-                task_id, stored_request, self.worker_id, self.lease_s, notes, owner
+            self.store.call(
+                "create_running",
+                task_id,
+                stored_request,
+                self.worker_id,
+                self.lease_s,
+                notes,
+                owner,
+                None,
+                callback_url,
             )
         )
         self._run_in_background(task_id, functools.partial(self._run, task_id, request, stored))
@@ -154,14 +195,23 @@ class TaskRunner:
         notes: tuple[str, ...],
         owner: str | None,
         idempotency: tuple[str, str],
+        callback_url: str | None,
     ) -> dict[str, Any]:
         """As `_store_and_run`, but the model work starts only once the row is written: the
         key may name a task stored before, and then nothing new may run."""
         task_id = uuid.uuid4().hex
         self._being_accepted += 1
         try:
-            task = await self.store.create_running(
-                task_id, stored_request, self.worker_id, self.lease_s, notes, owner, idempotency
+            task = await self.store.call(
+                "create_running",
+                task_id,
+                stored_request,
+                self.worker_id,
+                self.lease_s,
+                notes,
+                owner,
+                idempotency,
+                callback_url,
             )
         finally:
             self._being_accepted -= 1
@@ -223,23 +273,36 @@ class TaskRunner:
 
     async def _resume(self, task_id: str, request: ScriptRequest) -> dict[str, Any] | None:
         """Run an adopted task: mark it running under this worker first."""
-        if await self.store.start(task_id, self.worker_id, self.lease_s) is None:
+        started = await self.store.start(task_id, self.worker_id, self.lease_s)
+        if started is None:
             return None  # deleted, or finished by another worker meanwhile
-        return await self._run(task_id, request)
+        return await self._run(task_id, request, progress=started["progress"])
 
     async def _run(
-        self, task_id: str, request: ScriptRequest, stored: asyncio.Future | None = None
+        self,
+        task_id: str,
+        request: ScriptRequest,
+        stored: asyncio.Future | None = None,
+        progress: int = 0,
     ) -> dict[str, Any] | None:
         """Run a task this worker holds the lease of to its end; the finished task, or None
-        when it was gone meanwhile. `stored`: the call writing the task's row, if in flight."""
+        when it was gone meanwhile. `stored`: the call writing the task's row, if in flight;
+        `progress`: where the task's row stands (an adopted task's never goes back)."""
         lease = asyncio.create_task(self._keep_lease(task_id))
+        reporter = ProgressReporter(
+            functools.partial(self._write_progress, task_id, stored),
+            self.progress_interval_s,
+            progress,
+        )
         try:
-            result = await self.pipeline.write_script(request)
+            result = await self.pipeline.write_script(request, reporter.enter)
             if stored is not None:
                 await stored
+            await reporter.close()
             finished = await self.store.complete(task_id, self.worker_id, result)
             if finished is None:
                 logger.info("task %s was deleted or taken over before it finished", task_id)
+            self.webhooks.notify(finished)
             return finished
         except asyncio.CancelledError:
             # Cancelled on purpose → failed with the reason; by a shutdown or a lost lease →
@@ -247,15 +310,37 @@ class TaskRunner:
             reason = self._cancel_reasons.pop(task_id, None)
             if reason is not None:
                 try:
-                    await self.store.fail(task_id, reason)
+                    self.webhooks.notify(await self.store.fail(task_id, reason))
                 except Exception as error:  # the lease runs out; an adopter sees it unfinished
                     logger.warning("could not mark task %s cancelled: %r", task_id, error)
             raise
         except Exception as error:
             logger.exception("task %s failed", task_id)
-            return await self.store.fail(task_id, f"{type(error).__name__}: {error}"[:500])
+            failed = await self.store.fail(task_id, f"{type(error).__name__}: {error}"[:500])
+            self.webhooks.notify(failed)
+            return failed
         finally:
             lease.cancel()
+            await reporter.close()
+
+    async def _write_progress(
+        self,
+        task_id: str,
+        stored: asyncio.Future | None,
+        progress: int,
+        stage: str,
+        generated_tokens: int,
+    ) -> bool:
+        """One progress write (ProgressReporter throttles them); after the row exists."""
+        if stored is not None:
+            await asyncio.shield(stored)
+        return await self.store.call(
+            "set_progress", task_id, self.worker_id, progress, stage, generated_tokens
+        )
+
+    def notify_finished(self, task: dict[str, Any] | None) -> None:
+        """A task finished outside the runner (cancelled by a route): send its webhook."""
+        self.webhooks.notify(task)
 
     async def _keep_lease(self, task_id: str) -> None:
         """Renew the lease every third of it. A renewal the store refuses (the task deleted,
@@ -335,22 +420,13 @@ class TaskRunner:
             await asyncio.sleep(interval)
 
 
-def stored_request(task: dict[str, Any]) -> ScriptRequest:
-    """The task's request as a ScriptRequest; ValueError saying why a stored one is not."""
-    if task.get("unreadable") or task.get("request") is None:
-        raise ValueError(task.get("unreadable") or "no request stored")
-    try:
-        return ScriptRequest.model_validate(task["request"])
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}" for e in error.errors()
-        )
-        raise ValueError(problems) from None
-
-
-def request_digest(request: ScriptRequest) -> str:
-    """What "the same request body" means for an Idempotency-Key: the validated request."""
-    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+def request_digest(request: ScriptRequest, callback_url: str | None = None) -> str:
+    """What "the same request body" means for an Idempotency-Key: the validated request (and
+    its callback_url, when it has one)."""
+    body = request.model_dump(mode="json")
+    if callback_url is not None:
+        body["callback_url"] = callback_url
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

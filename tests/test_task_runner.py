@@ -55,7 +55,7 @@ class HeldPipeline:
     def script_at_hand(self, request):
         return None
 
-    async def write_script(self, request):
+    async def write_script(self, request, on_stage=None):
         self.started += 1
         try:
             await self.release.wait()

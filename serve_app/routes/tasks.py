@@ -12,7 +12,7 @@ from fastapi.exceptions import HTTPException
 
 from serve_app.errors import error_response
 from serve_app.limits import check_prompt_limits
-from serve_app.protocol import ScriptRequest, TaskList, TaskResponse, TaskStatus
+from serve_app.protocol import ScriptRequest, TaskCreate, TaskList, TaskResponse, TaskStatus
 from serve_app.replica import IngressReplica
 from serve_app.routes.common import API_KEY, CallerOfRequest, Replica, documented_errors
 from serve_app.task_responses import to_task_response
@@ -40,7 +40,7 @@ router = APIRouter(prefix="/api/tasks", tags=["tasks"], dependencies=API_KEY)
     },
 )
 async def create_task(
-    request: ScriptRequest,
+    body: TaskCreate,
     response: Response,
     replica: Replica,
     caller: CallerOfRequest,
@@ -57,14 +57,17 @@ async def create_task(
     ] = None,
 ) -> TaskResponse:
     """Accept a script request; 202 + Location, or 200 with the finished task if `wait`.
+    With `callback_url`, the finished task is also POSTed there (signed; see README).
 
     503 + Retry-After when this replica is full (nothing is stored then) or the task store is
     unavailable. A replayed Idempotency-Key answers with the task stored first: 200 when it has
     finished, else 202 (`wait` waits for it as for a new one).
     """
+    request = ScriptRequest.model_validate(body.model_dump(exclude={"callback_url"}))
     await check_prompt_limits(request, replica.settings)
     key = idempotency_key.strip('"') if idempotency_key else None
-    task = await replica.tasks.submit(request, caller.owner, key)
+    callback_url = str(body.callback_url) if body.callback_url is not None else None
+    task = await replica.tasks.submit(request, caller.owner, key, callback_url)
     replayed = bool(task.get("replayed"))
     response.headers["Location"] = f"/api/tasks/{task['task_id']}"
     if replayed:
@@ -132,6 +135,7 @@ async def cancel_task(task_id: str, replica: Replica, caller: CallerOfRequest) -
     if outcome == "finished":
         raise HTTPException(409, f"task {task_id!r} has already finished ({task['status']})")
     replica.tasks.cancel(task_id, CANCELLED)
+    replica.tasks.notify_finished(task)
     return task_response(replica, task)
 
 
@@ -141,14 +145,7 @@ def not_found(task_id: str) -> HTTPException:
 
 def task_response(replica: IngressReplica, task: dict[str, Any]) -> TaskResponse:
     """The task as the contract shows it, with the revision its `result` is."""
-    response = to_task_response(task, replica.settings.task_retention_s)
-    return response.model_copy(
-        update={
-            "revision": task.get("revision"),
-            "revision_source": task.get("revision_source"),
-            "revision_note": task.get("revision_note"),
-        }
-    )
+    return to_task_response(task, replica.settings.task_retention_s)
 
 
 async def _finished_task(
