@@ -31,6 +31,7 @@ from deployments.engine.download import Offline, download_checkpoint
 from deployments.engine.modes import build_engine
 from deployments.engine.vllm_engine import VLLMEngine
 from deployments.engine_feeder import EngineFeeder, Ticket
+from deployments.metrics import ModelMetrics
 
 logger = logging.getLogger("ray.serve")
 # Serve batches may all be in flight at once: they only wait in the EngineFeeder, which makes the
@@ -130,6 +131,25 @@ class ChatGLMDeployment:
             logger.info("the continuous engine takes max_batch_size at its next load")
 
     async def chat(self, request: GenerationRequest) -> GenerationResult:
+        arrived_at = time.perf_counter()
+        result = await self._chat(request)
+        self.record_metrics(result, arrived_at)
+        return result
+
+    def record_metrics(self, result: GenerationResult, arrived_at: float) -> None:
+        """Record a finished request (`arrived_at`: time.perf_counter() when it came) and the
+        batches and prefix-cache hits the engine counted meanwhile (deployments/metrics.py)."""
+        metrics = getattr(self, "_metrics", None)
+        if metrics is None:  # made in the replica, on first use: Serve tags it with the replica
+            metrics = self._metrics = ModelMetrics()
+        metrics.record_request(result, arrived_at)
+        prefix_cache = getattr(self.engine, "prefix_cache", None)
+        metrics.record_engine(
+            self.engine.counters.batch_sizes,
+            prefix_cache.hits if prefix_cache is not None else None,
+        )
+
+    async def _chat(self, request: GenerationRequest) -> GenerationResult:
         self.last_request_at = time.monotonic()
         if self.idle_unloaded:
             await self.load()
@@ -189,7 +209,12 @@ class ChatGLMDeployment:
 
     def status(self) -> dict[str, Any]:
         engine = "continuous" if self.continuous else "static"
-        return {"engine": engine, **self.engine.status(), "batching": self.batching.model_dump()}
+        return {
+            "engine": engine,
+            "replica_id": serve.get_replica_context().replica_id.unique_id,
+            **self.engine.status(),
+            "batching": self.batching.model_dump(),
+        }
 
     def check_health(self) -> None:
         self.engine.check_health()

@@ -3,6 +3,8 @@ Ingress deployment whose replicas hold what those routes delegate to."""
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import FastAPI
 from ray import serve
 from ray.serve.handle import DeploymentHandle
@@ -10,6 +12,7 @@ from ray.serve.handle import DeploymentHandle
 from deployments.storyboard.fallback import warm_up
 from serve_app.config import Settings
 from serve_app.errors import install_error_handlers
+from serve_app.metrics import report_unfinished_tasks
 from serve_app.middleware import CORSFromSettingsMiddleware, RequestContextMiddleware
 from serve_app.pipeline import ScriptPipeline
 from serve_app.routes import events, exports, health, model, scenes, tasks
@@ -59,3 +62,6 @@ class Ingress:
         self.store = self.tasks.store
         self.model_health = ModelHealth(chat)
         self.tasks.start_background_work()
+        self._report_unfinished = asyncio.create_task(
+            report_unfinished_tasks(lambda: self.tasks.unfinished)
+        )

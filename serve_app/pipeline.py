@@ -26,6 +26,7 @@ from deployments.storyboard.prompts import (
     script_json_schema,
 )
 from serve_app.config import Settings
+from serve_app.metrics import record_script
 from serve_app.protocol import ScriptRequest, TaskStage
 from serve_app.script_cache import ScriptCache, cache_key
 
@@ -52,6 +53,12 @@ class ScriptPipeline:
     def script_at_hand(self, request: ScriptRequest) -> dict[str, Any] | None:
         """The outcome when no remote call is needed — a cached script, or the fallback while
         the model is known to be down — else None (then `write_script`)."""
+        at_hand = self._script_at_hand(request)
+        if at_hand is not None:
+            record_script(at_hand)
+        return at_hand
+
+    def _script_at_hand(self, request: ScriptRequest) -> dict[str, Any] | None:
         if self.cache is not None:
             cached = self.cache.get(self._cache_key(request))
             if cached is not None:
@@ -70,6 +77,7 @@ class ScriptPipeline:
         written = await self._write_script(request, on_stage or _ignore_stage)
         if self.cache is not None and written["source"] != "fallback":
             self.cache.put(self._cache_key(request), written)  # a fallback may be an outage
+        record_script(written)
         return written
 
     async def model_reply(

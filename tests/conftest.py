@@ -112,12 +112,18 @@ class ServeInstance:
     """Serve on the session's cluster, started like `serve run serve_config.cpu.yaml` starts it:
     the profile's proxy location and HTTP options, on a free port."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics_port: int | None = None) -> None:
         self.port = free_port()
+        self.metrics_port = metrics_port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """The head node's Prometheus endpoint (Ray's metrics agent, `--metrics-export-port`)."""
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def start(self, port: int | None = None) -> None:
         """Start Serve (on `port` from now on, if given); a no-op while it runs."""
@@ -130,22 +136,40 @@ class ServeInstance:
             http_options={**profile["http_options"], "port": self.port},
         )
 
-    def deploy(self, args: dict, timeout_s: float = DEPLOY_TIMEOUT_S) -> ServeApp:
+    def deploy(
+        self,
+        args: dict,
+        timeout_s: float = DEPLOY_TIMEOUT_S,
+        name: str | None = None,
+        chat_replicas: int = 1,
+    ) -> ServeApp:
         """The CPU profile's app with `args` (replacing the running one of the same name), once
-        Serve reports it RUNNING and its /health answers over HTTP."""
+        Serve reports it RUNNING and its /health answers over HTTP. `name` replaces the app's
+        name (its metrics carry it); `chat_replicas` sets the model deployment's num_replicas,
+        as a Serve config's `deployments:` entry would."""
+        from unittest.mock import patch
+
         from ray import serve
 
+        import serve_app.app
+        from deployments.chatglm import ChatGLMDeployment
         from serve_app.app import build_app
 
         deadline = time.monotonic() + timeout_s
         self.start()
         config = cpu_profile(**args)
         [application] = config["applications"]
+        with patch.object(
+            serve_app.app,
+            "ChatGLMDeployment",
+            ChatGLMDeployment.options(num_replicas=chat_replicas),
+        ):
+            built = build_app(application["args"])
         call_within(
             timeout_s,
             lambda: serve.run(
-                build_app(application["args"]),
-                name=application["name"],
+                built,
+                name=name or application["name"],
                 route_prefix=application["route_prefix"],
                 logging_config=config["logging_config"],
             ),
@@ -167,9 +191,19 @@ def serve_instance() -> Iterator[ServeInstance]:
     import ray
     from ray import serve
 
-    ray.init(num_cpus=CLUSTER_CPUS, namespace="serve", include_dashboard=False, log_to_driver=False)
+    metrics_port = free_port()
+    ray.init(
+        num_cpus=CLUSTER_CPUS,
+        namespace="serve",
+        include_dashboard=False,
+        log_to_driver=False,
+        # Prometheus metrics on a known port, reported every 2 s (Ray's default 10 s would make
+        # tests/test_metrics_scrape.py wait longer for the values it checks).
+        _metrics_export_port=metrics_port,
+        _system_config={"metrics_report_interval_ms": 2000},
+    )
     try:
-        instance = ServeInstance()
+        instance = ServeInstance(metrics_port)
         instance.start()
         yield instance
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 
@@ -42,6 +42,17 @@ class GenerationResult:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: Literal["stop", "length"]
+    # time.perf_counter() when the engine produced the row's first token (in this process);
+    # the deployment measures time to first token from it. None when no token was generated.
+    # A timing, not part of the reply: results compare equal without it.
+    first_token_at: float | None = field(default=None, compare=False)
+
+
+def with_first_token(outcome: RowOutcome, first_token_at: float | None) -> RowOutcome:
+    """`outcome` stamped with its first token's time (results with tokens only)."""
+    if isinstance(outcome, GenerationResult) and outcome.completion_tokens and first_token_at:
+        return replace(outcome, first_token_at=first_token_at)
+    return outcome
 
 
 class RowFailed(RuntimeError):

@@ -48,6 +48,7 @@ from deployments.engine.base import (
     RowOutcome,
     TokenSink,
     never_cancelled,
+    with_first_token,
 )
 from deployments.engine.checkpoint_engine import CheckpointEngine
 from deployments.engine.loading import ModelNotAvailable, free_memory
@@ -245,6 +246,7 @@ class ContinuousBatchingEngine(CheckpointEngine):
             request_id=request_id,
             max_new_tokens=budget,
             streaming=streamed,
+            record_timestamps=True,  # the first one is the request's first token's time
             eos_token_id=stop_ids or -1,  # -1: no stop token, the budget ends the request
             **sampling,
         )
@@ -354,7 +356,8 @@ class ContinuousBatchingEngine(CheckpointEngine):
             with self._lock:
                 self._untrack(output.request_id)
             manager.cancel_request(output.request_id)
-            self._resolve(pending, pending.text.finish(pending.prompt_tokens, "stop"))
+            result = pending.text.finish(pending.prompt_tokens, "stop")
+            self._resolve(pending, with_first_token(result, first_token_at(output)))
 
     @staticmethod
     def _feed(pending: PendingRequest, tokens: list[int]) -> bool:
@@ -382,7 +385,7 @@ class ContinuousBatchingEngine(CheckpointEngine):
             result = pending.text.finish(prompt_tokens, "stop" if stopped else "length")
         else:
             result = decode_row(tokenizer, tokens, prompt_tokens, pending.budget, pending.stop_ids)
-        self._resolve(pending, result)
+        self._resolve(pending, with_first_token(result, first_token_at(output)))
 
     def _resolve(self, pending: PendingRequest, result: GenerationResult) -> None:
         if not pending.future.set_running_or_notify_cancel():
@@ -393,3 +396,8 @@ class ContinuousBatchingEngine(CheckpointEngine):
     def status(self) -> dict[str, Any]:
         report = self._report(in_flight=len(self._pending))
         return {"engine": "continuous", **report, "kv_cache_tokens": self.kv_cache_tokens}
+
+
+def first_token_at(output) -> float | None:
+    """When the manager produced the request's first token (time.perf_counter())."""
+    return output.timestamps[0] if output.timestamps else None

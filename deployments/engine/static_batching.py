@@ -23,6 +23,7 @@ from deployments.engine.base import (
     RowOutcome,
     TokenSink,
     never_cancelled,
+    with_first_token,
 )
 from deployments.engine.checkpoint_engine import CheckpointEngine
 from deployments.engine.loading import ModelNotAvailable, free_memory
@@ -60,6 +61,19 @@ class RowCancellation(StoppingCriteria):
                 self.stopped_at[row] = generated
         stopped = [row in self.stopped_at for row in range(len(self.checks))]
         return torch.tensor(stopped, device=self.device)
+
+
+class FirstTokenClock(StoppingCriteria):
+    """Notes when the call's first token came (every row gets its first token in that step);
+    stops nothing."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        if self.at is None:
+            self.at = time.perf_counter()
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
 class RowStreams(StoppingCriteria):
@@ -297,6 +311,7 @@ class StaticBatchingEngine(CheckpointEngine):
             stop_ids,
             loaded.device,
         )
+        clock = FirstTokenClock()
         output = model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -304,7 +319,12 @@ class StaticBatchingEngine(CheckpointEngine):
             max_new_tokens=max(budgets),
             min_new_tokens=max(budgets) if first.ignore_eos else None,
             stopping_criteria=StoppingCriteriaList(
-                [RowTokenBudget(prompt_length, budgets, loaded.device), cancellation, streams]
+                [
+                    RowTokenBudget(prompt_length, budgets, loaded.device),
+                    cancellation,
+                    streams,
+                    clock,
+                ]
             ),
             pad_token_id=tokenizer.pad_token_id,
             **sampling,
@@ -312,12 +332,15 @@ class StaticBatchingEngine(CheckpointEngine):
         if first.seed is not None and first.temperature > 0:
             torch.seed()  # later unseeded batches sample from fresh randomness again
         return [
-            RequestCancelled(cancellation.stopped_at[row])
-            if row in cancellation.stopped_at
-            else streams.result(row, len(prompt))
-            if streams.trackers[row] is not None
-            else decode_row(
-                tokenizer, output[row, prompt_length:].tolist(), len(prompt), budget, stop_ids
+            with_first_token(
+                RequestCancelled(cancellation.stopped_at[row])
+                if row in cancellation.stopped_at
+                else streams.result(row, len(prompt))
+                if streams.trackers[row] is not None
+                else decode_row(
+                    tokenizer, output[row, prompt_length:].tolist(), len(prompt), budget, stop_ids
+                ),
+                clock.at,
             )
             for row, (prompt, budget) in enumerate(zip(prompts, budgets, strict=True))
         ]
