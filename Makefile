@@ -45,9 +45,17 @@ $(VLLM_STAMP): pyproject.toml
 	@$(VLLM_BIN)/python -c "import vllm, deployments.engine.vllm_engine; print('vllm', vllm.__version__)"
 	@touch $(VLLM_STAMP)
 
-serve: setup
+# VSS_ENGINE=vllm make serve: the same profile on .venv-vllm (vLLM's CPU build).
+ifeq ($(VSS_ENGINE),vllm)
+SERVE_SETUP := setup-vllm
+SERVE_BIN := $(VLLM_BIN)
+else
+SERVE_SETUP := setup
+SERVE_BIN := $(BIN)
+endif
+serve: $(SERVE_SETUP)
 	@echo ">> starting the CPU profile: http://127.0.0.1:8000  (API docs: http://127.0.0.1:8000/docs; port set in serve_config.cpu.yaml)"
-	$(BIN)/serve run serve_config.cpu.yaml
+	$(SERVE_BIN)/serve run serve_config.cpu.yaml
 
 models/tiny:
 	$(BIN)/python scripts/make_tiny_model.py models/tiny
@@ -74,7 +82,7 @@ test: setup lint
 # The vLLM engine on vLLM's CPU build, in its own venv (CI runs it after `make test`), and the
 # ChatGLM3 conversion under vLLM's transformers pin.
 test-vllm: setup-vllm
-	VSS_TEST_VLLM=1 $(VLLM_BIN)/python -m pytest -q -ra tests/test_vllm_engine.py \
+	VSS_TEST_VLLM=1 $(VLLM_BIN)/python -m pytest -q -ra tests/test_vllm_engine.py tests/test_vllm_serve.py \
 		tests/test_chatglm3.py tests/test_special_tokens.py
 
 # The inner loop: unit tests only, no Ray cluster, no lint.

@@ -2,6 +2,7 @@
 
     python scripts/bench_engine.py --model models/bench --precision fp32 bf16
     python scripts/bench_engine.py --model models/bench --continuous      # + the continuous engine
+    .venv-vllm/bin/python scripts/bench_engine.py --model models/bench --vllm   # + vLLM (CPU build)
     python scripts/bench_engine.py --full-size --device cuda --precision fp16 bf16
 
 `--full-size` builds a random-weight model with ChatGLM3-6B's shapes directly on the device
@@ -75,7 +76,9 @@ class PrecisionResult:
     tokens_per_s: dict[int, float] = field(default_factory=dict)
     continuous_tokens_per_s: dict[int, float] = field(default_factory=dict)
     no_prefix_cache_tokens_per_s: dict[int, float] = field(default_factory=dict)
+    vllm_tokens_per_s: dict[int, float] = field(default_factory=dict)
     script_400_tokens_s: float | None = None
+    ttft_p50_s: dict[str, float] = field(default_factory=dict)  # engine → first-token p50
 
 
 def prebuilt(engine_class: type[ChatEngine], loaded: LoadedModel, **options: Any) -> ChatEngine:
@@ -130,6 +133,18 @@ def tokens_per_s(engine: ChatEngine, batch: int, new_tokens: int) -> float:
     return sum(r.completion_tokens for r in results) / (time.perf_counter() - started)
 
 
+def ttft_p50(engine: ChatEngine, runs: int = 5) -> float:
+    """Median time from handing one request over to its first streamed text (batch of 1)."""
+    times = []
+    for _ in range(runs):
+        first: list[float] = []
+        started = time.perf_counter()
+        sink = lambda delta, first=first: first or first.append(time.perf_counter())  # noqa: E731
+        results_or_raise(engine.generate(bench_requests(1, 8), sinks=[sink]))
+        times.append(first[0] - started)
+    return round(sorted(times)[len(times) // 2], 4)
+
+
 def rates_per_batch(engine: ChatEngine, label: str, args: argparse.Namespace) -> dict[int, float]:
     """Start `engine`, warm it up, and measure tokens/s at each of --batch-sizes."""
     engine.start()
@@ -159,6 +174,7 @@ def bench_precision(args: argparse.Namespace, precision: str) -> PrecisionResult
     started = time.perf_counter()
     results_or_raise(engine.generate(bench_requests(1, args.script_tokens)))
     result.script_400_tokens_s = round(time.perf_counter() - started, 2)
+    result.ttft_p50_s["static"] = ttft_p50(engine)
     result.peak_memory_mb = round(peak_memory_mb(device), 1)  # before CB sizes its own cache
     if args.without_prefix_cache:
         plain = prebuilt(StaticBatchingEngine, loaded, prefix_cache_entries=0)
@@ -173,25 +189,39 @@ def bench_precision(args: argparse.Namespace, precision: str) -> PrecisionResult
             continuous, f"{precision} continuous", args
         )
         continuous.sleep()
+    if args.vllm:
+        from deployments.engine.vllm_engine import VLLMEngine
+
+        engine = VLLMEngine(
+            str(args.model),
+            precision=precision,
+            device=device,
+            max_num_seqs=max(args.batch_sizes),
+            request_tokens=2048,
+        )
+        result.vllm_tokens_per_s = rates_per_batch(engine, f"{precision} vllm", args)
+        result.ttft_p50_s["vllm"] = ttft_p50(engine)
+        engine.sleep()
     return result
 
 
 def print_table(results: list[PrecisionResult]) -> None:
     batches = sorted({b for r in results for b in r.tokens_per_s})
     header = "".join(f"{f'b={b} tok/s':>12}" for b in batches)
-    print(f"{'precision':<10}{'device':<7}{'load s':>8}{'peak MB':>10}{header}{'400 tok s':>11}")
+    print(f"{'precision':<11}{'device':<7}{'load s':>8}{'peak MB':>10}{header}{'400 tok s':>11}")
     for r in results:
         for label, rates in (
             (r.precision, r.tokens_per_s),
             (f"{r.precision} noPC", r.no_prefix_cache_tokens_per_s),
             (f"{r.precision} CB", r.continuous_tokens_per_s),
+            (f"{r.precision} vLLM", r.vllm_tokens_per_s),
         ):
             if not rates:
                 continue
             cells = "".join(f"{rates.get(b, float('nan')):>12.1f}" for b in batches)
             script = f"{r.script_400_tokens_s:>11.2f}" if label == r.precision else ""
             print(
-                f"{label:<10}{r.device:<7}{r.load_time_s:>8.2f}{r.peak_memory_mb:>10.0f}"
+                f"{label:<11}{r.device:<7}{r.load_time_s:>8.2f}{r.peak_memory_mb:>10.0f}"
                 f"{cells}{script}"
             )
 
@@ -209,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
         "--continuous", action="store_true", help="Also time the continuous-batching engine."
     )
     parser.add_argument(
+        "--vllm",
+        action="store_true",
+        help="Also time the vLLM engine (run with .venv-vllm/bin/python: `make setup-vllm`).",
+    )
+    parser.add_argument(
         "--without-prefix-cache",
         action="store_true",
         help="Also measure the static engine with its prefix cache off (label noPC).",
@@ -223,6 +258,11 @@ def main(argv: list[str] | None = None) -> int:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
     print_table(results)
+    for r in results:
+        firsts = ", ".join(
+            f"{name} {seconds * 1000:.0f} ms" for name, seconds in r.ttft_p50_s.items()
+        )
+        print(f"time to first token p50, {r.precision}, 1 request: {firsts}")
     RESULTS_DIR.mkdir(exist_ok=True)
     label = args.label or ("chatglm3-6b-random" if args.full_size else args.model.name)
     out = RESULTS_DIR / f"engine-{label}.json"

@@ -6,7 +6,8 @@ For each model: (a) baseline (loadtests/baseline_server.py), (b) this service wi
 max_batch_size 1, (c) this service with dynamic batching; a direct engine call (Serve overhead =
 (c) p50 at concurrency 1 minus it) and the engine's own static batch (the ceiling (c) chases),
 and (e) this service with the continuous-batching engine (`engine: continuous`). Then (d) the
-fallback path with no model at concurrency 32. Every LLM request is one of five
+fallback path with no model at concurrency 32; with --vllm, (f) this service with the vLLM engine
+(`engine: vllm`; run under .venv-vllm/bin/python). Every LLM request is one of five
 Chinese storyboard requests, in turn (same shape, different subjects: the shared instructions
 can be prefix-cached, the requests cannot), greedy, EOS ignored, --new-tokens long. Closed-loop
 clients: each of `concurrency` workers sends its next request as soon as the last one answers.
@@ -260,6 +261,8 @@ def bench_model(model: str, args) -> tuple[list[Level], dict]:
     ]
     if not args.skip_continuous:
         systems.append(("(e) serve continuous", args.max_batch_size, "continuous"))
+    if args.vllm:
+        systems.append(("(f) serve vllm", args.max_batch_size, "vllm"))
     for system, batch_size, engine_mode in systems:
         service_args = {
             **app_args,
@@ -268,6 +271,9 @@ def bench_model(model: str, args) -> tuple[list[Level], dict]:
             "batch_wait_timeout_s": args.batch_wait_s,
         }
         deployments = {"ChatGLM": {"max_ongoing_requests": max(batch_size, 32)}}
+        if engine_mode == "vllm":
+            service_args["vllm_max_num_seqs"] = max(args.concurrency)
+            deployments = {}  # build_app sizes it: 2 x vllm_max_num_seqs
         with ServeProcess(service_args, deployments, RESULTS_DIR / f"serve-{model}.log") as service:
             url = f"{service.url}/api/tasks/?wait=true"
             for concurrency in args.concurrency:
@@ -315,6 +321,12 @@ def summarize(model: str, levels: list[Level], engine: dict) -> dict:
     continuous16 = find(levels, "(e)", 16)
     if continuous16 and dyn16:
         summary["c16_static_over_continuous"] = round(dyn16.req_per_s / continuous16.req_per_s, 2)
+    top = max(lv.concurrency for lv in levels)
+    vllm_top, base_top, dyn_top = (find(levels, name, top) for name in ("(f)", "(a)", "(c)"))
+    if vllm_top and base_top:
+        summary[f"c{top}_vllm_over_baseline"] = round(vllm_top.req_per_s / base_top.req_per_s, 2)
+    if vllm_top and dyn_top:
+        summary[f"c{top}_vllm_over_static"] = round(vllm_top.req_per_s / dyn_top.req_per_s, 2)
     batch1_16 = find(levels, "(b)", 16)
     if batch1_16 and dyn16:
         summary["c16_dynamic_over_batch1"] = round(dyn16.req_per_s / batch1_16.req_per_s, 2)
@@ -405,6 +417,11 @@ def main(argv: list[str] | None = None) -> int:
         "--torch-threads", type=int, default=os.cpu_count() or 1, help="Everywhere: all cores."
     )
     parser.add_argument("--skip-fallback", action="store_true")
+    parser.add_argument(
+        "--vllm",
+        action="store_true",
+        help="Also (f): the service with engine vllm (run with .venv-vllm/bin/python).",
+    )
     parser.add_argument(
         "--skip-continuous", action="store_true", help="No (e): the continuous engine's service."
     )

@@ -297,13 +297,26 @@ class CacheStats(BaseModel):
     expirations: int
 
 
+class VLLMScheduler(BaseModel):
+    """vLLM's own scheduler, as its stat logger last reported it (engine vllm)."""
+
+    running_requests: int = 0
+    waiting_requests: int = 0
+    max_running_requests_seen: int = Field(0, description="Most requests running at once.")
+    kv_cache_usage: float = Field(0.0, description="Share of the paged KV cache in use.")
+    prefix_cache_queried_tokens: int = 0
+    prefix_cache_hit_tokens: int = 0
+    prefix_cache_hit_rate: float = 0.0
+    unfinished_requests: int = Field(0, description="Requests vLLM still holds.")
+
+
 class ModelReplicaStatus(BaseModel):
     """One model replica as it reports itself."""
 
     replica_id: str | None = Field(
         None, description="Serve's id of the replica; null in the service-wide summary."
     )
-    engine: Literal["static", "continuous"] = Field(
+    engine: Literal["static", "continuous", "vllm"] = Field(
         "static", description="The engine serving (the `engine` setting, `auto` resolved)."
     )
     model_path: str
@@ -327,6 +340,7 @@ class ModelReplicaStatus(BaseModel):
     kv_cache_tokens: int | None = Field(
         None, description="Continuous engine: its paged KV cache; null for the static engine."
     )
+    scheduler: VLLMScheduler | None = Field(None, description="vLLM engine; null for others.")
 
 
 class ModelStatus(ModelReplicaStatus):
