@@ -12,6 +12,7 @@ import collections
 import contextlib
 
 import pytest
+from sqlalchemy import create_engine
 
 from deployments.engine import ModelNotAvailable, StaticBatchingEngine, results_or_raise
 from deployments.script_processor import ScriptProcessor
@@ -255,8 +256,10 @@ def test_a_task_the_store_could_not_accept_is_refused_and_not_run(tiny_model_dir
 
     async def submit_to_a_broken_store():
         runner, store = build_runner(settings, tmp_path, chat)
-        store._target._db.close()  # every statement fails from now on
-        with pytest.raises(Exception, match="closed database"):
+        # every statement fails from now on: the store's file cannot be opened any more
+        store._target.engine.dispose()
+        store._target.engine = create_engine(f"sqlite:///{tmp_path}/gone/tasks.db")
+        with pytest.raises(Exception, match="unable to open database file"):
             await runner.submit(REQUEST)
         await asyncio.sleep(1.5)  # past the moment the model would have answered
         return runner

@@ -12,6 +12,7 @@ import sqlite3
 import time
 
 import pytest
+from sqlalchemy import text
 
 from deployments.storyboard.models import ScriptRequest
 from serve_app.config import Settings
@@ -72,6 +73,12 @@ def make_runner(tmp_path, **settings) -> tuple[TaskRunner, TaskStore, HeldPipeli
     return runner, store, pipeline
 
 
+def sql(store: TaskStore, statement: str, **params) -> None:
+    """Change rows directly, as another writer (or time) would."""
+    with store.engine.begin() as connection:
+        connection.execute(text(statement), params)
+
+
 async def until(condition, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -91,7 +98,7 @@ def test_a_renewal_the_store_refuses_stops_the_local_work(tmp_path, taken):
         if taken == "deleted":
             store.delete(task_id)
         elif taken == "taken over":
-            store._db.execute("UPDATE tasks SET worker_id = 'other' WHERE task_id = ?", (task_id,))
+            sql(store, "UPDATE tasks SET worker_id = 'other' WHERE task_id = :id", id=task_id)
         else:
             store.cancel(task_id, "cancelled: elsewhere")
         stopped = await until(lambda: runner.unfinished == 0, 3 * LEASE_S)
@@ -137,9 +144,11 @@ def test_the_orphan_sweep_fails_a_row_that_no_longer_validates_and_runs_the_othe
             ("good", '{"prompt": "city night walk"}'),
         ]:
             task = store.create_running(f"id-{len(ids)}", {"prompt": "x"}, "dead", 0.01)
-            store._db.execute(
-                "UPDATE tasks SET request_json = ? WHERE task_id = ?",
-                (request_json, task["task_id"]),
+            sql(
+                store,
+                "UPDATE tasks SET request_json = :json WHERE task_id = :id",
+                json=request_json,
+                id=task["task_id"],
             )
             ids[name] = task["task_id"]
         await asyncio.sleep(0.05)
@@ -213,10 +222,10 @@ def test_retention_deletes_finished_tasks_past_the_period_and_keeps_the_rest(tmp
             tmp_path / str(retention_s), task_retention_s=retention_s
         )
         old = store.create_completed({"prompt": "x"}, "w", {"script": SCRIPT, "source": "llm"})
-        store._db.execute("UPDATE tasks SET completed_at = completed_at - 7200")
+        sql(store, "UPDATE tasks SET completed_at = completed_at - 7200")
         recent = store.create_completed({"prompt": "y"}, "w", {"script": SCRIPT, "source": "llm"})
         running = await runner.submit(REQUEST)
-        store._db.execute("UPDATE tasks SET created_at = created_at - 7200")
+        sql(store, "UPDATE tasks SET created_at = created_at - 7200")
         deleted = await runner.purge_expired_once()
         pipeline.release.set()
         await until(lambda: runner.unfinished == 0, 5)
