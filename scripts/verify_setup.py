@@ -2,7 +2,8 @@
 
 Python, torch and CUDA, memory against what the chosen precision needs, dependency versions,
 Ray resources (when a cluster is running), the model directory (config, every shard its index
-names, tokenizer) and the HTTP port. Exits non-zero when any check fails.
+names, tokenizer), the HTTP port, and the task store (connection, schema version). Exits
+non-zero when any check fails.
 
     python scripts/verify_setup.py [--model-path DIR] [--precision auto|fp16|...] [--json]
 """
@@ -31,6 +32,7 @@ from deployments.engine.quantization import (
     model_shape,
 )
 from serve_app.config import Settings
+from serve_app.store.target import describe_schema
 
 REQUIRED = ["torch", "transformers", "tokenizers", "sentencepiece", "safetensors", "ray", "fastapi"]
 FOR_QUANTIZATION = ["bitsandbytes", "accelerate"]
@@ -125,7 +127,21 @@ def check_port(port: int) -> Check:
     return Check(f"port {port}", True, "free")
 
 
-def run_checks(model_path: Path, precision: str, device: str, port: int, ray_address: str | None):
+def check_task_store(settings: Settings) -> Check:
+    """The task store answers (PostgreSQL: connection and password) at a schema this code
+    knows; nothing is created or migrated."""
+    ok, detail = describe_schema(settings)
+    return Check("task store", ok, detail)
+
+
+def run_checks(
+    model_path: Path,
+    precision: str,
+    device: str,
+    port: int,
+    ray_address: str | None,
+    settings: Settings | None = None,
+):
     device = resolve_device(device)
     return [
         check_python(),
@@ -134,6 +150,7 @@ def run_checks(model_path: Path, precision: str, device: str, port: int, ray_add
         *check_model_and_memory(model_path, precision, device),
         check_ray(ray_address),
         check_port(port),
+        check_task_store(settings or Settings()),
     ]
 
 

@@ -101,8 +101,10 @@ class PostgresServer:
         password_file.unlink()
         return self
 
-    def start(self) -> None:
-        options = f"-h 127.0.0.1 -p {self.port} -k {self.base} -F -c max_connections=300"
+    def start(self, fsync: bool = False) -> None:
+        """Start (again); `fsync` on for a benchmark, off for tests (they measure behaviour)."""
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.base} -c max_connections=300"
+        options += "" if fsync else " -F"
         self._run(
             str(self.bin / "pg_ctl"),
             "-D",

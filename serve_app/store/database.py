@@ -119,6 +119,13 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def known_revision(revision: str) -> bool:
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
 def schema_revision(engine: Engine) -> str | None:
     """The database's schema revision (None: never migrated, or a file from before Alembic)."""
     with engine.connect() as connection:

@@ -69,3 +69,50 @@ def task_store_for_ingress(settings: Any) -> Any:
         settings.task_store_password_file,
         settings.task_store_pool_size,
     )
+
+
+def describe_schema(settings: Any) -> tuple[bool, str]:
+    """Whether the task store of `settings` can be used by this code, and why: the database
+    answers (PostgreSQL: connection and password) and its schema revision is one this code
+    knows. Reads only: nothing is created or migrated (scripts/verify_setup.py)."""
+    from serve_app.store.database import (
+        create_engine,
+        head_revision,
+        known_revision,
+        safe_url,
+        schema_revision,
+        store_url,
+    )
+
+    url = task_store_url(settings.task_store_url, settings.task_db_path)
+    head = head_revision()
+    if is_sqlite(url):
+        path = sqlite_path(url)
+        if not path.exists():
+            return True, f"sqlite {path}: not there yet, made at schema {head} on start"
+        engine = create_engine(store_url(path))
+        where = f"sqlite {path}"
+    else:
+        store = PostgresStore(
+            url, settings.task_store_password, settings.task_store_password_file, 1
+        )
+        try:
+            password = store.read_password()
+        except OSError as error:
+            return False, f"cannot read task_store_password_file: {error.strerror}"
+        engine = create_engine(store_url(url, password), pool_size=1)
+        where = safe_url(engine.url)
+    try:
+        current = schema_revision(engine)
+    except Exception as error:  # the driver's reason, first line (never the password)
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0][:200]
+        return False, f"{where}: cannot connect ({reason})"
+    finally:
+        engine.dispose()
+    if current == head:
+        return True, f"{where}: schema {current} (current)"
+    if current is None:
+        return True, f"{where}: no schema version yet; migrated to {head} on start"
+    if not known_revision(current):
+        return False, f"{where}: schema {current!r} is newer than this code knows ({head})"
+    return True, f"{where}: schema {current}; migrated to {head} on start"
