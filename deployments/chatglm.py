@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from deployments.engine import (
     GenerationResult,
     ModelNotAvailable,
 )
-from deployments.engine.base import RowOutcome
+from deployments.engine.base import RowOutcome, TextDelta
 from deployments.engine.config import BatchingConfig
 from deployments.engine.download import Offline, download_checkpoint
 from deployments.engine.modes import build_engine
@@ -167,6 +168,53 @@ class ChatGLMDeployment:
         if isinstance(outcome, BaseException):  # this request's own failure (RowFailed)
             raise outcome
         return outcome
+
+    async def chat_stream(
+        self, request: GenerationRequest
+    ) -> AsyncIterator[TextDelta | GenerationResult]:
+        """`chat`, streamed: call it through `handle.options(stream=True)`. Yields a TextDelta
+        for each piece of text as the engine generates it, then the GenerationResult (whose
+        text is the pieces' concatenation); a failure before the first piece is raised as
+        `chat` raises it. Streamed requests join the same engine batches as `chat`'s (the
+        ticket carries a sink the engine calls on its thread; the deltas cross to this event
+        loop through a queue). Closing the stream early stops the request at its next token."""
+        self.last_request_at = time.monotonic()
+        if self.idle_unloaded:
+            await self.load()
+        if not self.engine.loaded:
+            raise ModelNotAvailable(self.engine.model_path, self.engine.unavailable_reason)
+        loop = asyncio.get_running_loop()
+        deltas: asyncio.Queue[TextDelta] = asyncio.Queue()
+
+        def sink(delta: TextDelta) -> None:  # on the engine's thread
+            loop.call_soon_threadsafe(deltas.put_nowait, delta)
+
+        ticket = Ticket(request, sink=sink)
+        if self.continuous:
+            work = asyncio.ensure_future(self.engine.chat(request, sink))
+        else:
+            work = asyncio.ensure_future(self.generate_batch(ticket))
+        try:
+            # Every delta is queued before `work` is done (both cross with call_soon_threadsafe,
+            # in order), so the loop ends with all of them sent.
+            while not (work.done() and deltas.empty()):
+                if not deltas.empty():
+                    yield deltas.get_nowait()
+                    continue
+                next_delta = asyncio.ensure_future(deltas.get())
+                await asyncio.wait({next_delta, work}, return_when=asyncio.FIRST_COMPLETED)
+                if next_delta.done():
+                    yield next_delta.result()
+                else:
+                    next_delta.cancel()
+            outcome = work.result()
+        finally:
+            if not work.done():  # the caller went away (or Serve cancelled the call)
+                ticket.cancelled = True
+                work.cancel()
+        if isinstance(outcome, BaseException):  # this request's own failure (RowFailed)
+            raise outcome
+        yield outcome
 
     @serve.batch(
         max_batch_size=8, batch_wait_timeout_s=0.05, max_concurrent_batches=SERVE_BATCHES_IN_FLIGHT

@@ -11,6 +11,9 @@ request travels in a `Ticket` that its caller marks when cancelled: a marked tic
 the engine, and one already generating stops at its next token (the engine asks each row's
 `Ticket.is_cancelled` as it goes).
 
+A ticket may carry a sink (a streamed request, `ChatGLMDeployment.chat_stream`): the engine
+hands it the row's text as it is generated; streamed and unstreamed tickets share batches.
+
 Each caller gets its own row's outcome: a row that failed alone (the engine's RowFailed) fails
 only its caller; an engine that raises (not loaded) fails the whole batch.
 
@@ -27,6 +30,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 logger = logging.getLogger("ray.serve")
@@ -34,10 +38,12 @@ logger = logging.getLogger("ray.serve")
 
 @dataclass
 class Ticket:
-    """One request on its way to the engine; `cancelled` once its caller gave up."""
+    """One request on its way to the engine; `cancelled` once its caller gave up; `sink`
+    receives its text as it is generated (a streamed request), called on the engine thread."""
 
     request: Any
     cancelled: bool = False
+    sink: Callable[[Any], None] | None = None
 
     def is_cancelled(self) -> bool:
         return self.cancelled
@@ -50,7 +56,8 @@ class EngineFeeder:
         max_batch_size: int,
     ):
         """`generate(requests, cancel_checks)` gives one outcome per request: a result or an
-        exception (that request's failure)."""
+        exception (that request's failure); a batch with streamed tickets is generated as
+        `generate(requests, cancel_checks, sinks=...)`."""
         self.generate_on_engine = generate
         self.max_batch_size = max_batch_size
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
@@ -83,9 +90,11 @@ class EngineFeeder:
             if not batch:
                 continue
             logger.info("generating a batch of %d", len(batch))
+            sinks = [ticket.sink for ticket, _ in batch]
+            streamed = {"sinks": sinks} if any(sinks) else {}
             try:
                 outcomes = await self.on_engine_thread(
-                    self.generate_on_engine,
+                    partial(self.generate_on_engine, **streamed),
                     [ticket.request for ticket, _ in batch],
                     [ticket.is_cancelled for ticket, _ in batch],
                 )

@@ -203,6 +203,22 @@ class Settings(BaseSettings, ChatGLMConfig):
         le=600.0,
         description="Wait before the first retry; doubled each retry (with jitter).",
     )
+    # OpenAI-compatible /v1
+    served_model_name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        pattern=r"^[A-Za-z0-9._:/-]+$",
+        description="The model's id on /v1 (GET /v1/models, the `model` of a completion); "
+        "none = the model_path folder's name (e.g. chatglm3-6b).",
+    )
+    openai_max_ongoing_requests: int = Field(
+        64,
+        ge=1,
+        le=100000,
+        description="/v1 chat completions one ingress replica runs at once (streams included); "
+        "beyond it a 429 with Retry-After (overload_retry_after_s).",
+    )
     # Access control
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,

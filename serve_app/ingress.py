@@ -14,8 +14,10 @@ from serve_app.config import Settings
 from serve_app.errors import install_error_handlers
 from serve_app.metrics import report_unfinished_tasks
 from serve_app.middleware import CORSFromSettingsMiddleware, RequestContextMiddleware
+from serve_app.openai.serving import OpenAIServing
 from serve_app.pipeline import ScriptPipeline
 from serve_app.routes import events, exports, health, model, scenes, tasks
+from serve_app.routes import openai as openai_routes
 from serve_app.routes.health import ModelHealth
 from serve_app.security import AccessPolicy
 from serve_app.tasks import TaskRunner
@@ -32,6 +34,7 @@ api.add_middleware(RequestContextMiddleware)
 api.add_middleware(CORSFromSettingsMiddleware)
 for resource in (health, model, tasks, events, scenes, exports):
     api.include_router(resource.router)
+api.mount("/v1", openai_routes.v1)  # OpenAI's error shape and status codes (routes/openai.py)
 
 
 @serve.deployment(
@@ -61,6 +64,7 @@ class Ingress:
         self.tasks = TaskRunner(store, self.pipeline, settings)
         self.store = self.tasks.store
         self.model_health = ModelHealth(chat)
+        self.openai = OpenAIServing(chat, settings)
         self.tasks.start_background_work()
         self._report_unfinished = asyncio.create_task(
             report_unfinished_tasks(lambda: self.tasks.unfinished)

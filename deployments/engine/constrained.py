@@ -4,6 +4,11 @@ One xgrammar matcher per row masks the logits to the tokens its grammar allows, 
 valid JSON by construction; rows without a schema are left alone. Near the end of a row's token
 budget the row switches to *closing*: whenever the grammar allows `"`, `]` or `}` it takes it, so
 a schema with bounded strings and numbers (prompts.script_json_schema) finishes its JSON in time.
+
+xgrammar's JSON strings admit raw control characters (a tab, U+001F), which JSON forbids
+unescaped (`json.loads` refuses them); tokens carrying any byte below 0x20 are masked out of
+constrained rows too (the grammar writes no whitespace between tokens: any_whitespace=False), so
+a constrained reply is strict JSON.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class GrammarToolkit:
     def __init__(self, info: xgr.TokenizerInfo, vocab_size: int):
         self.compiler = xgr.GrammarCompiler(info, max_threads=1, cache_enabled=False)
         self.closing_token_ids = _closing_token_ids(info, vocab_size)
+        self.no_control_words = _no_control_bitmask(info, vocab_size)
         self._compiled: OrderedDict[str, xgr.CompiledGrammar] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -114,6 +120,7 @@ class JsonSchemaLogitsProcessor(LogitsProcessor):
             self.matchers.append(xgr.GrammarMatcher(toolkit.compiled(schema)))
             self.reserves.append(closing_reserve(schema))
         self.closing_tokens = toolkit.closing_token_ids
+        self.no_control_words = toolkit.no_control_words
         self.bitmask = xgr.allocate_token_bitmask(len(schemas), vocab_size)
         self.step = 0
         self.abandoned = [False] * len(schemas)
@@ -149,7 +156,9 @@ class JsonSchemaLogitsProcessor(LogitsProcessor):
     def _mask(self, scores: torch.FloatTensor, rows: list[int]) -> torch.FloatTensor:
         for row in rows:
             self.matchers[row].fill_next_token_bitmask(self.bitmask, row)
-        index = torch.tensor(rows, device=scores.device)  # a list index would be ~100x slower
+        cpu_index = torch.tensor(rows)
+        self.bitmask[cpu_index] &= self.no_control_words  # strict JSON: no raw control characters
+        index = cpu_index.to(scores.device)  # a list index would be ~100x slower
         original = scores.index_select(0, index)
         bitmask = self.bitmask.to(scores.device)
         xgr.apply_token_bitmask_inplace(scores, bitmask, vocab_size=self.vocab_size, indices=rows)
@@ -179,6 +188,16 @@ def _closing_token_ids(info: xgr.TokenizerInfo, vocab_size: int) -> tuple[int, .
     return tuple(
         i for text in CLOSING_TEXTS for i, token in enumerate(vocab) if token == text.encode()
     )
+
+
+def _no_control_bitmask(info: xgr.TokenizerInfo, vocab_size: int) -> torch.Tensor:
+    """A token bitmask row (xgrammar's layout: bit i of word i // 32) with every token allowed
+    but those whose bytes include a control character (below 0x20)."""
+    words = xgr.allocate_token_bitmask(1, vocab_size)[0]  # all bits set
+    for token, text in enumerate(info.decoded_vocab[:vocab_size]):
+        if any(byte < 0x20 for byte in text):
+            words[token // 32] &= ~(1 << (token % 32))
+    return words
 
 
 def _array_item_schemas(schema: Any) -> list[dict[str, Any]]:
