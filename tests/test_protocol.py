@@ -42,7 +42,7 @@ def test_camera_comes_from_the_vocabulary():
         ({"prompt": ""}, "prompt"),
         ({"prompt": "   "}, "prompt"),
         ({"prompt": "x" * 2001}, "prompt"),
-        ({"prompt": "ok", "language": "fr"}, "language"),
+        ({"prompt": "ok", "language": "it"}, "language"),
         ({"prompt": "ok", "duration_s": 4}, "duration_s"),
         ({"prompt": "ok", "num_scenes": 21}, "num_scenes"),
         ({"prompt": "ok", "surprise": 1}, "surprise"),

@@ -44,25 +44,45 @@ AspectRatio = Literal["16:9", "9:16", "1:1", "4:3", "21:9"]
 ASPECT_RATIOS: tuple[AspectRatio, ...] = get_args(AspectRatio)
 DEFAULT_ASPECT_RATIO: AspectRatio = "16:9"
 
-# Narration that can be spoken in its scene's time: a calm voice-over reads about 5 Chinese
-# characters or 3 English words a second (TTS voices run 4-5 and 2.5-3). A scene of d seconds
-# gets floor(d x rate) of them; the fallback writes within it, the model is asked for it (prompt
-# and schema), and the quality report flags a line over it.
-ZH_NARRATION_CHARS_PER_SECOND = 5
-EN_NARRATION_WORDS_PER_SECOND = 3
-# English characters per word, to turn a word budget into a length bound for the JSON schema.
-EN_CHARS_PER_WORD = 7
+# Languages a script is written in: THE list (prompts, parser aliases, fallback content, narration
+# budgets and subtitle limits all exist for each, and data files are checked against it). A
+# request may also ask for `auto` (detect the prompt's among them).
+ScriptLanguage = Literal["zh", "en", "ja", "ko", "es", "fr", "de"]
+RequestLanguage = Literal[ScriptLanguage, "auto"]
+SCRIPT_LANGUAGES: tuple[ScriptLanguage, ...] = get_args(ScriptLanguage)
+# How a language is written: what detection looks for, how the fallback's content is checked,
+# how narration is counted (characters in the CJK scripts, words in Latin ones).
+Script = Literal["hanzi", "kana", "hangul", "latin"]
+LANGUAGE_SCRIPTS: dict[ScriptLanguage, Script] = {
+    "zh": "hanzi", "en": "latin", "ja": "kana", "ko": "hangul",
+    "es": "latin", "fr": "latin", "de": "latin",
+}  # fmt: skip
+
+# Narration that can be spoken in its scene's time, per language: characters a second for
+# zh/ja/ko (hanzi, kana and kanji, hangul syllables), words a second for en/es/fr/de. A calm
+# voice-over, a little under broadcast news pace (sources in docs/SCRIPTS.md, "Narration
+# budgets"). A scene of d seconds gets floor(d x rate); the fallback writes within it, the model
+# is asked for it (prompt and schema), and the quality report flags a line over it.
+NARRATION_RATES: dict[ScriptLanguage, float] = {
+    "zh": 5, "ja": 5, "ko": 5, "en": 3, "es": 3, "fr": 3, "de": 2.5,
+}  # fmt: skip
+ZH_NARRATION_CHARS_PER_SECOND = NARRATION_RATES["zh"]
+EN_NARRATION_WORDS_PER_SECOND = NARRATION_RATES["en"]
+# Characters per word (space included) in the word-counted languages, to turn a word budget into
+# a length bound for the JSON schema: German compounds run longer.
+CHARS_PER_WORD: dict[ScriptLanguage, int] = {"en": 7, "es": 7, "fr": 7, "de": 9}
+EN_CHARS_PER_WORD = CHARS_PER_WORD["en"]
+# Subtitle line limits in characters (Netflix's timed-text style guides per language: 16 for
+# Simplified Chinese and Korean, 13 for Japanese, 42 for Latin-script languages).
+SUBTITLE_LINE_CHARS: dict[ScriptLanguage, int] = {
+    "zh": 16, "ja": 13, "ko": 16, "en": 42, "es": 42, "fr": 42, "de": 42,
+}  # fmt: skip
 
 # Which path wrote a script: the model's first reply, its second after a repair turn, or the
 # fallback's templates.
 ScriptSource = Literal["llm", "llm_repaired", "fallback"]
 SCRIPT_SOURCES: tuple[ScriptSource, ...] = get_args(ScriptSource)
 LLM_SOURCES: tuple[ScriptSource, ...] = ("llm", "llm_repaired")  # in the order they are tried
-
-# Languages a script is written in; a request may also ask for `auto` (detect the prompt's).
-ScriptLanguage = Literal["zh", "en"]
-RequestLanguage = Literal["zh", "en", "auto"]
-SCRIPT_LANGUAGES: tuple[ScriptLanguage, ...] = get_args(ScriptLanguage)
 
 
 # Kinds of prompt keyword a fallback template slot takes (`{place|the city}`): what the word

@@ -13,10 +13,23 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+    create_model,
+)
 
-from deployments.storyboard.language import cjk_count
-from deployments.storyboard.slots import slots_in
+from deployments.storyboard.constants import LANGUAGE_SCRIPTS, SCRIPT_LANGUAGES, ScriptLanguage
+from deployments.storyboard.language import (
+    cjk_count,
+    east_asian_count,
+    hangul_count,
+    kana_count,
+)
+from deployments.storyboard.slots import SLOT, slots_in
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -32,8 +45,34 @@ class ContentModel(BaseModel):
 
 
 def _english(text: str) -> str:
-    if cjk_count(text):
+    if east_asian_count(text):
         raise ValueError("must be English (it goes into English output): no Chinese characters")
+    return text
+
+
+def _written_in(language: ScriptLanguage) -> AfterValidator:
+    """Text of `language` in its script: Latin-script text holds no hanzi, kana or hangul;
+    Japanese holds kana or kanji and no hangul; Korean holds hangul and no kana; Chinese holds
+    no kana or hangul (slots aside: they take the prompt's words)."""
+    script = LANGUAGE_SCRIPTS[language]
+
+    def check(text: str) -> str:
+        bare = SLOT.sub("", text)
+        if script == "latin":
+            return _english(text) if language == "en" else _latin(text, language)
+        own = {"hanzi": cjk_count, "kana": east_asian_count, "hangul": hangul_count}[script]
+        foreign = {"hanzi": kana_count(bare) + hangul_count(bare), "kana": hangul_count(bare),
+                   "hangul": kana_count(bare)}[script]  # fmt: skip
+        if foreign or (bare.strip() and not own(bare) and not SLOT.search(text)):
+            raise ValueError(f"must be written in {language} ({script})")
+        return text
+
+    return AfterValidator(check)
+
+
+def _latin(text: str, language: str) -> str:
+    if east_asian_count(text):
+        raise ValueError(f"must be written in {language} (Latin script): no hanzi, kana or hangul")
     return text
 
 
@@ -66,6 +105,22 @@ SlotText = Annotated[Text, AfterValidator(_slots)]
 EnglishSlotText = Annotated[EnglishText, AfterValidator(_slots)]
 FixedText = Annotated[Text, AfterValidator(_no_braces)]  # used as written
 FixedEnglish = Annotated[EnglishText, AfterValidator(_no_braces)]
+# The same, per script language (the fallback's texts, titles, topics, variations, style guides).
+SLOT_TEXT: dict[ScriptLanguage, Any] = {
+    code: Annotated[SlotText, _written_in(code)] for code in SCRIPT_LANGUAGES
+}
+FIXED_TEXT: dict[ScriptLanguage, Any] = {
+    code: Annotated[FixedText, _written_in(code)] for code in SCRIPT_LANGUAGES
+}
+
+
+def per_language(
+    name: str, texts: dict[ScriptLanguage, Any], base: type[M], **fields: Any
+) -> type[M]:
+    """A content model with one required field per script language (typed by `texts`), after
+    `fields`: the one place a file's zh/en/ja/... keys are declared."""
+    languages = {code: (texts[code], ...) for code in SCRIPT_LANGUAGES}
+    return create_model(name, __base__=base, **fields, **languages)  # type: ignore[call-overload]
 
 
 def load_file(path: Path, model: type[M], context: dict[str, Any] | None = None, **extra: Any) -> M:

@@ -26,6 +26,7 @@ from deployments.storyboard.constants import (
     ScriptLanguage,
 )
 from deployments.storyboard.fallback import fallback_script_json
+from deployments.storyboard.languages import LANGUAGES
 from deployments.storyboard.look import apply_look
 from deployments.storyboard.models import Scene, ScriptRequest, VideoScript
 from deployments.storyboard.prompts import CAMERA_NAMES, build_messages, script_json_schema
@@ -176,7 +177,7 @@ camera 只能取以下值之一：{cameras}
 
 {task}{instruction}
 Keep it coherent with the scenes around it, without repeating any other scene. Description, \
-action and narration in English; visual_prompt in English.
+action and narration in English; visual_prompt always in English.
 camera must be one of: {cameras}
 Duration: {duration} seconds, unless the instruction says otherwise.
 Output that one scene's JSON object only: no code fences, no explanations.""",
@@ -202,11 +203,20 @@ camera 只能取以下值之一：{cameras}
 {script}
 
 Rewrite the whole storyboard following this instruction: {instruction}
-Keep whatever the instruction does not ask to change. The scenes' durations must add up to \
-total_duration. visual_prompt in English.
+Keep whatever the instruction does not ask to change. Title, description, action and narration \
+in English. The scenes' durations must add up to total_duration. visual_prompt always in English.
 camera must be one of: {cameras}
 Output the complete JSON object only, in the same format: no code fences, no explanations.""",
 }
+
+
+def _in(table: dict[ScriptLanguage, str], language: ScriptLanguage) -> str:
+    """`table`'s text for `language`: zh and en have their own; the other script languages use
+    the English one, told which language to write (the model reads English instructions best)."""
+    if language in table:
+        return table[language]
+    name = LANGUAGES[language].english_name
+    return table["en"].replace("narration in English", f"narration in {name}")
 
 
 def rewrite_scene_messages(
@@ -218,7 +228,7 @@ def rewrite_scene_messages(
 ) -> list[dict[str, str]]:
     """Messages asking the model for another version of scene `number`, seeing the script."""
     language: ScriptLanguage = script["language"]
-    task = _REWRITE_TASK[language].format(number=number)
+    task = _in(_REWRITE_TASK, language).format(number=number)
     duration = script["scenes"][number - 1]["duration"]
     return _scene_messages(request, script, task, instruction, duration, system_prompt)
 
@@ -232,7 +242,7 @@ def insert_scene_messages(
     system_prompt: str | None = None,
 ) -> list[dict[str, str]]:
     """Messages asking the model for a new scene at `position`, seeing the script."""
-    task = _INSERT_TASK[script["language"]].format(number=position)
+    task = _in(_INSERT_TASK, script["language"]).format(number=position)
     return _scene_messages(request, script, task, instruction, duration, system_prompt)
 
 
@@ -246,8 +256,8 @@ def _scene_messages(
 ) -> list[dict[str, str]]:
     language: ScriptLanguage = script["language"]
     persona = build_messages(request, system_prompt)[0]
-    wanted = _INSTRUCTION[language].format(text=instruction) if instruction else ""
-    user = _SCENE_TEMPLATES[language].format(
+    wanted = _in(_INSTRUCTION, language).format(text=instruction) if instruction else ""
+    user = _in(_SCENE_TEMPLATES, language).format(
         script=_compact(script),
         task=task,
         instruction=wanted,
@@ -266,7 +276,7 @@ def refine_messages(
     """Messages asking the model to rewrite the whole script under `instruction`."""
     language: ScriptLanguage = script["language"]
     persona = build_messages(request, system_prompt)[0]
-    user = _REFINE_TEMPLATES[language].format(
+    user = _in(_REFINE_TEMPLATES, language).format(
         script=_compact(script), instruction=instruction, cameras=CAMERA_NAMES
     )
     return [persona, {"role": "user", "content": user}]

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 # Chinese characters (CJK Unified Ideographs, Extension A, Compatibility Ideographs): what makes
 # a prompt Chinese and what an English visual prompt must not contain.
 _CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# Hiragana, katakana (with the prolonged sound mark and half-width forms): only Japanese has them.
+_KANA_CHAR = re.compile(r"[\u3041-\u309f\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+# Hangul syllables and jamo: only Korean has them.
+_HANGUL_CHAR = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 CHARACTERS_PER_ASCII_TOKEN = 4  # about one English word
 _ASCII_RUN = re.compile(r"[\x00-\x7f]+")
@@ -42,6 +46,21 @@ NO_VISIBLE_TEXT = "has no visible text (only spaces, control, zero-width or bidi
 def cjk_count(text: str) -> int:
     """Chinese characters in `text`."""
     return len(_CJK_CHAR.findall(text))
+
+
+def kana_count(text: str) -> int:
+    """Hiragana and katakana in `text`."""
+    return len(_KANA_CHAR.findall(text))
+
+
+def hangul_count(text: str) -> int:
+    """Hangul syllables and letters in `text`."""
+    return len(_HANGUL_CHAR.findall(text))
+
+
+def east_asian_count(text: str) -> int:
+    """Hanzi/kanji, kana and hangul: the letters no English visual prompt may hold."""
+    return cjk_count(text) + kana_count(text) + hangul_count(text)
 
 
 def is_visible(char: str) -> bool:
@@ -83,12 +102,11 @@ def estimated_tokens(text: str) -> int:
 
 
 def detect_language(text: str) -> ScriptLanguage:
-    """zh when Chinese characters outnumber English words (one hanzi ≈ one word of meaning).
+    """The language of `text` among SCRIPT_LANGUAGES (storyboard.languages.detect_language): by
+    script for zh/ja/ko, by function words for the Latin-script ones."""
+    from deployments.storyboard.languages import detect_language as detect  # data-driven
 
-    "关于AI的视频" is Chinese, "A video about 北京" is English; text with neither is English.
-    """
-    hanzi = cjk_count(text)
-    return "zh" if hanzi and hanzi >= len(_LATIN_WORD.findall(text)) else "en"
+    return detect(text)
 
 
 def resolve_language(request: ScriptRequest) -> ScriptLanguage:

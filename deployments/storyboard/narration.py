@@ -2,8 +2,9 @@
 measured against it, and how the fallback shortens a line to fit (whole sentences, then whole
 clauses; never a cut inside one).
 
-The rates are constants (storyboard.constants): ZH_NARRATION_CHARS_PER_SECOND Chinese characters
-or EN_NARRATION_WORDS_PER_SECOND English words per second of the scene.
+The rates are constants (storyboard.constants.NARRATION_RATES): characters per second in the CJK
+scripts (zh, ja, ko: hanzi, kana and kanji, hangul syllables), words per second in the Latin ones
+(en, es, fr, de).
 """
 
 from __future__ import annotations
@@ -12,40 +13,47 @@ import math
 import re
 
 from deployments.storyboard.constants import (
-    EN_CHARS_PER_WORD,
-    EN_NARRATION_WORDS_PER_SECOND,
-    ZH_NARRATION_CHARS_PER_SECOND,
+    CHARS_PER_WORD,
+    LANGUAGE_SCRIPTS,
+    NARRATION_RATES,
     ScriptLanguage,
 )
-from deployments.storyboard.language import cjk_count
+from deployments.storyboard.language import east_asian_count
 
-_WORD = re.compile(r"[A-Za-z0-9]+(?:['’-][A-Za-z0-9]+)*")
+# A word: letters of any Latin-script language (é, ñ, ß), digits, joined by apostrophes or hyphens.
+_WORD = re.compile(
+    r"[^\W_\u3040-\u30ff\u3400-\u9fff\uac00-\ud7a3\uf900-\ufaff]+(?:['’-][^\W_\u3040-\u30ff\u3400-\u9fff\uac00-\ud7a3\uf900-\ufaff]+)*"
+)
 # A sentence ends at 。！？!?… or at . ! ? before a space; a clause also at a semicolon or colon,
-# and in Chinese at a comma.
+# and in the character-counted languages at a comma (，、 and Korean's ", ").
 _SENTENCE_END = re.compile(r"(?<=[。！？!?…])|(?<=[.!?])(?=\s)")
-_CLAUSE_END: dict[ScriptLanguage, re.Pattern[str]] = {
-    "zh": re.compile(r"(?<=[。！？!?…，；：;:])"),
-    "en": re.compile(r"(?<=[;:])(?=\s)|(?<=[.!?])(?=\s)"),
-}
+_CJK_CLAUSE_END = re.compile(r"(?<=[。！？!?…，；：;:、])|(?<=,)(?=\s)")  # Korean writes ", "
+_LATIN_CLAUSE_END = re.compile(r"(?<=[;:])(?=\s)|(?<=[.!?])(?=\s)")
 _CLAUSE_MARKS = "，；：、,;:"
 
 
+def counts_characters(language: ScriptLanguage) -> bool:
+    """Whether `language`'s narration is counted in characters (CJK) rather than words."""
+    return LANGUAGE_SCRIPTS[language] != "latin"
+
+
+def _clause_end(language: ScriptLanguage) -> re.Pattern[str]:
+    return _CJK_CLAUSE_END if counts_characters(language) else _LATIN_CLAUSE_END
+
+
 def narration_budget(seconds: float, language: ScriptLanguage) -> int:
-    """How much narration a scene of `seconds` can carry: Chinese characters (zh) or English
-    words (en)."""
-    rate = ZH_NARRATION_CHARS_PER_SECOND if language == "zh" else EN_NARRATION_WORDS_PER_SECOND
-    return math.floor(seconds * rate + 1e-9)
+    """How much narration a scene of `seconds` can carry: characters (zh, ja, ko) or words."""
+    return math.floor(seconds * NARRATION_RATES[language] + 1e-9)
 
 
 def budget_unit(language: ScriptLanguage) -> str:
-    return "characters" if language == "zh" else "words"
+    return "characters" if counts_characters(language) else "words"
 
 
 def spoken_length(text: str, language: ScriptLanguage) -> int:
-    """What a line costs to say, in the budget's unit: in Chinese each hanzi and each English
-    word or number counts one; in English each word (a hanzi counts as one word too)."""
-    words = len(_WORD.findall(text))
-    return cjk_count(text) + words
+    """What a line costs to say, in the budget's unit: each hanzi, kana or hangul syllable
+    counts one, and so does each Latin-script word or number (in any language)."""
+    return east_asian_count(text) + len(_WORD.findall(text))
 
 
 def narration_fits(text: str, seconds: float, language: ScriptLanguage) -> bool:
@@ -54,9 +62,9 @@ def narration_fits(text: str, seconds: float, language: ScriptLanguage) -> bool:
 
 def narration_schema_chars(seconds: float, language: ScriptLanguage) -> int:
     """A length bound in characters for a scene's narration in the model's JSON schema: the
-    budget, with English words at EN_CHARS_PER_WORD characters each."""
+    budget, with a word at CHARS_PER_WORD[language] characters."""
     budget = narration_budget(seconds, language)
-    return max(1, budget if language == "zh" else budget * EN_CHARS_PER_WORD)
+    return max(1, budget if counts_characters(language) else budget * CHARS_PER_WORD[language])
 
 
 def fit_narration(text: str, seconds: float, language: ScriptLanguage) -> str:
@@ -81,7 +89,7 @@ def shortenings(text: str, language: ScriptLanguage) -> list[str]:
     """
     found = [text.strip()]
     sentences = [piece for piece in _SENTENCE_END.split(text) if piece.strip()] or [""]
-    clauses = [piece for piece in _CLAUSE_END[language].split(sentences[0]) if piece.strip()]
+    clauses = [piece for piece in _clause_end(language).split(sentences[0]) if piece.strip()]
     for pieces in (sentences, clauses):
         for count in range(len(pieces) - 1, 0, -1):
             short = _closed("".join(pieces[:count]).strip(), language)
@@ -93,5 +101,5 @@ def shortenings(text: str, language: ScriptLanguage) -> list[str]:
 def _closed(text: str, language: ScriptLanguage) -> str:
     """A line that ended on a clause mark ends on a full stop instead."""
     if text and text[-1] in _CLAUSE_MARKS:
-        return text[:-1] + ("。" if language == "zh" else ".")
+        return text[:-1] + ("。" if LANGUAGE_SCRIPTS[language] in ("hanzi", "kana") else ".")
     return text

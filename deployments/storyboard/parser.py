@@ -25,7 +25,13 @@ from deployments.storyboard.constants import (
     ScriptLanguage,
 )
 from deployments.storyboard.fallback.keywords import extract_terms
-from deployments.storyboard.language import cjk_count, detect_language, resolve_language
+from deployments.storyboard.language import (
+    cjk_count,
+    detect_language,
+    east_asian_count,
+    resolve_language,
+)
+from deployments.storyboard.languages import LANGUAGES
 from deployments.storyboard.lengths import (
     max_scenes_for,
     min_scenes_for,
@@ -55,95 +61,57 @@ def _normalize_key(key: object) -> str:
     return re.sub(r"[\s_\-]+", "", str(key)).lower()
 
 
-# Accepted spellings of each field, most specific first; compared after _normalize_key.
+def _aliases(field: str) -> tuple[str, ...]:
+    """Every script language's names for `field` (data/languages/<code>.yaml, `aliases`)."""
+    return tuple(
+        word for language in LANGUAGES.values() for word in getattr(language.aliases, field)
+    )
+
+
+# Accepted spellings of each field, most specific first (the JSON names, then each language's
+# words for them); compared after _normalize_key.
 SCENES_KEYS = _keys(
-    "scenes",
-    "scene_list",
-    "shots",
-    "shot_list",
-    "storyboard",
-    "镜头",
-    "镜头列表",
-    "分镜",
-    "分镜头",
-    "分镜脚本",
-    "场景",
-    "场景列表",
-)
-TITLE_KEYS = _keys("title", "标题", "视频标题", "video_title", "name", "名称", "主题", "topic")
-LANGUAGE_KEYS = _keys("language", "lang", "语言")
+    "scenes", "scene_list", "shots", "shot_list", "storyboard", *_aliases("scenes")
+)  # fmt: skip
+TITLE_KEYS = _keys("title", "video_title", "name", "topic", *_aliases("title"))
+LANGUAGE_KEYS = _keys("language", "lang", "语言", "言語", "언어", "idioma", "langue", "sprache")
 SCENE_FIELD_KEYS: dict[str, tuple[str, ...]] = {
     "description": _keys(
-        "description",
-        "desc",
-        "scene_description",
-        "描述",
-        "画面",
-        "画面描述",
-        "场景描述",
-        "画面内容",
-        "content",
-        "内容",
-        "visual",
+        "description", "desc", "scene_description", "content", "visual", *_aliases("description")
     ),
-    "duration": _keys(
-        "duration",
-        "时长",
-        "duration_s",
-        "seconds",
-        "秒数",
-        "持续时间",
-        "length",
-        "time",
-        "时间",
-    ),
+    "duration": _keys("duration", "duration_s", "seconds", "length", "time", *_aliases("duration")),
     "camera": _keys(
         "camera",
-        "镜头",
         "camera_angle",
         "camera_shot",
         "shot_type",
         "shot",
-        "机位",
-        "景别",
-        "镜头类型",
-        "运镜",
-        "镜头语言",
-        "拍摄方式",
         "camera_movement",
         "angle",
+        *_aliases("camera"),
     ),
-    "action": _keys("action", "动作", "actions", "动作描述", "情节", "行为"),
+    "action": _keys("action", "actions", *_aliases("action")),
     "narration": _keys(
-        "narration",
-        "旁白",
-        "voiceover",
-        "voice_over",
-        "解说",
-        "解说词",
-        "台词",
-        "配音",
-        "字幕",
-        "文案",
-        "dialogue",
-        "text",
+        "narration", "voiceover", "voice_over", "dialogue", "text", *_aliases("narration")
     ),
     "visual_prompt": _keys(
         "visual_prompt",
         "image_prompt",
         "video_prompt",
         "t2v_prompt",
-        "视觉提示",
-        "提示词",
-        "画面提示词",
         "prompt",
+        *_aliases("visual_prompt"),
     ),
 }
-CHARACTERS_KEYS = _keys("characters", "character", "cast", "角色", "人物", "出场人物")
-LANGUAGE_NAMES = {
-    "zh": "zh", "zhcn": "zh", "chinese": "zh", "中文": "zh", "汉语": "zh", "简体中文": "zh",
-    "en": "en", "english": "en", "英文": "en", "英语": "en",
+CHARACTERS_KEYS = _keys("characters", "character", "cast", *_aliases("characters"))
+LANGUAGE_NAMES: dict[str, ScriptLanguage] = {
+    _normalize_key(name): code for code, language in LANGUAGES.items()
+    for name in (code, *language.aliases.names)
 }  # fmt: skip
+# Words that say a number is minutes or seconds, in every script language ("1分30秒", "2 min",
+# "1분 30초", "90 segundos").
+MINUTE_WORDS = tuple(word for language in LANGUAGES.values() for word in language.aliases.minutes)
+SECOND_WORDS = tuple(word for language in LANGUAGES.values() for word in language.aliases.seconds)
 
 # Free-text shot names → Camera, checked in order so specific phrases win ("大特写" before "特写").
 CAMERA_PHRASES: tuple[tuple[str, Camera], ...] = (
@@ -180,7 +148,10 @@ CAMERA_ROTATION = (
 )  # fmt: skip
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_MINUTES = re.compile(r"分|min|:|：")
+_MINUTES = re.compile("|".join([*map(re.escape, MINUTE_WORDS), ":", "："]), re.IGNORECASE)
+_SECONDS = re.compile(
+    "|".join(re.escape(w) for w in SECOND_WORDS if not w.isascii() or len(w) > 1), re.IGNORECASE
+)
 _TOKEN_SPLIT = re.compile(r"[\s_\-]+")
 
 
@@ -231,7 +202,7 @@ def seconds_from_value(value: object) -> float | None:
         return None
     if len(numbers) >= 2 and _MINUTES.search(value):
         return numbers[0] * 60 + numbers[1]
-    if _MINUTES.search(value) and "秒" not in value:
+    if _MINUTES.search(value) and not _SECONDS.search(value):
         return numbers[0] * 60
     return numbers[0]
 
@@ -450,10 +421,10 @@ def _english_visual_prompt(
 ) -> str:
     """The model's visual prompt when it is English; else one built from the scene's words."""
     given = scene["visual_prompt"]
-    if given and not cjk_count(given):
+    if given and not east_asian_count(given):
         return given
     source = given or scene["description"]
-    if cjk_count(source):
+    if east_asian_count(source):
         subject = " ".join(extract_terms(source).english_words[:6]) or "a storyboard scene"
     else:
         subject = source

@@ -15,13 +15,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from deployments.storyboard.constants import ScriptLanguage
+from deployments.storyboard.constants import LANGUAGE_SCRIPTS, ScriptLanguage
 from deployments.storyboard.fallback.builder import choose_genre, plan_arc
-from deployments.storyboard.fallback.glossary import EN_TO_ZH, ZH_TO_EN
+from deployments.storyboard.fallback.glossary import BY_EN, BY_LANGUAGE, BY_ZH, EN_TO_ZH, ZH_TO_EN
 from deployments.storyboard.fallback.keywords import extract_terms
 from deployments.storyboard.fallback.library import Genre
 from deployments.storyboard.fallback.terms import Term, of_kind, subject_of, typed_terms
-from deployments.storyboard.language import cjk_count, resolve_language
+from deployments.storyboard.language import (
+    cjk_count,
+    east_asian_count,
+    hangul_count,
+    kana_count,
+    resolve_language,
+)
+from deployments.storyboard.languages import detect_language
 from deployments.storyboard.lengths import (
     DURATION_QUANTUM_S,
     planned_duration,
@@ -38,6 +45,7 @@ from deployments.storyboard.slots import SLOT
 
 MIN_CHINESE_SHARE = 0.5  # of the letters in a zh script's text
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+_JAPANESE_LATIN = frozenset({"Vlog", "PR", "SNS", "CM"})  # Latin words Japanese writes as is
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,8 @@ class NarrationFit(BaseModel):
     scene_number: int
     length: int = Field(description="What the line takes to say, in `unit`.")
     budget: int = Field(
-        description="What the scene's seconds can carry (5 zh chars, 3 en words/s)."
+        description="What the scene's seconds can carry (NARRATION_RATES: characters a second "
+        "for zh/ja/ko, words a second for en/es/fr/de)."
     )
     unit: Literal["characters", "words"]
     fits: bool
@@ -180,7 +189,7 @@ def distinct_scene_ratio(script: VideoScript) -> float:
 
 
 def visual_prompts_english(script: VideoScript) -> bool:
-    return all(not cjk_count(scene.visual_prompt) for scene in script.scenes)
+    return all(not east_asian_count(scene.visual_prompt) for scene in script.scenes)
 
 
 def narration_fit(scene: Scene, language: ScriptLanguage) -> NarrationFit:
@@ -203,8 +212,17 @@ def foreign_fragments(request: ScriptRequest, script: VideoScript) -> list[str]:
     ]
     if script.language == "en":
         return [line for line in lines if cjk_count(line)]
+    if LANGUAGE_SCRIPTS[script.language] == "latin":
+        return [line for line in lines if east_asian_count(line)]
     names = {word for word in _LATIN_WORD.findall(request.prompt) if not word.islower()}
-    return [w for line in lines for w in _LATIN_WORD.findall(line) if w not in names]
+    if script.language == "ja":  # a Japanese script writes Vlog, iPhone, PR as they are
+        names |= set(_LATIN_WORD.findall(" ".join(lines))) & _JAPANESE_LATIN
+    foreign = [w for line in lines for w in _LATIN_WORD.findall(line) if w not in names]
+    if script.language != "ko":
+        foreign += [line for line in lines if hangul_count(line)]
+    if script.language != "ja":
+        foreign += [line for line in lines if kana_count(line)]
+    return foreign
 
 
 def language_matches(request: ScriptRequest, script: VideoScript) -> bool:
@@ -213,7 +231,19 @@ def language_matches(request: ScriptRequest, script: VideoScript) -> bool:
     text = "".join(s.description + s.action + s.narration for s in script.scenes)
     letters = sum(ch.isalpha() for ch in text) or 1
     chinese_share = cjk_count(text) / letters
-    written_ok = chinese_share >= MIN_CHINESE_SHARE if language == "zh" else chinese_share == 0
+    if language == "zh":
+        written_ok = chinese_share >= MIN_CHINESE_SHARE and not kana_count(text)
+    elif language == "ja":
+        written_ok = (cjk_count(text) + kana_count(text)) / letters >= MIN_CHINESE_SHARE and bool(
+            kana_count(text)
+        )
+    elif language == "ko":
+        written_ok = hangul_count(text) / letters >= MIN_CHINESE_SHARE
+    elif language == "en":
+        written_ok = chinese_share == 0
+    else:  # es, fr, de: Latin letters only, and the detector reads the language
+        spaced = " ".join(s.description + " " + s.narration for s in script.scenes)
+        written_ok = not east_asian_count(text) and detect_language(spaced) == language
     return script.language == language and written_ok
 
 
@@ -221,7 +251,8 @@ def keyword_coverage(request: ScriptRequest, script: VideoScript) -> float:
     """Share of the prompt's keywords, in the script's language where they translate, that the
     script's title, scenes or visual prompts mention; 1.0 when the prompt has none."""
     language = resolve_language(request)
-    keywords = [_in_language(word, language) for word in extract_terms(request.prompt).keywords]
+    terms = extract_terms(request.prompt)
+    keywords = [_in_language(word, language, terms.language) for word in terms.keywords]
     keywords = [word for word in keywords if word]
     if not keywords:
         return 1.0
@@ -235,8 +266,15 @@ def keyword_coverage(request: ScriptRequest, script: VideoScript) -> float:
     return round(sum(word.lower() in text for word in keywords) / len(keywords), 3)
 
 
-def _in_language(word: str, language: str) -> str:
+def _in_language(word: str, language: ScriptLanguage, prompt_language: ScriptLanguage) -> str:
     """`word` as the script would write it; empty when it has no known translation."""
+    if prompt_language not in ("zh", "en") or language not in ("zh", "en"):
+        if language == prompt_language:
+            return word
+        entry = BY_LANGUAGE.get(prompt_language, {}).get(word.lower()) or BY_ZH.get(word)
+        if entry is None and prompt_language == "en":
+            entry = BY_EN.get(word.lower())
+        return (entry.word(language) if entry is not None else None) or ""
     if bool(cjk_count(word)) == (language == "zh"):
         return word
     return ZH_TO_EN.get(word, "") if language == "en" else EN_TO_ZH.get(word.lower(), "")
@@ -252,7 +290,7 @@ def slot_misfits(request: ScriptRequest, script: VideoScript) -> list[str]:
     terms = typed_terms(request.prompt)
     misfits = []
     for shot, scene in zip(plan_arc(genre, len(script.scenes)), script.scenes, strict=True):
-        texts = (shot.beat.zh if language == "zh" else shot.beat.en).parts
+        texts = shot.beat.texts(language).parts
         lines = (scene.description, scene.action, scene.narration)
         # The narration may be cut to whole sentences or clauses to fit its scene, or left out.
         written = [
@@ -329,7 +367,7 @@ def _fitting_words(
     if name == "subject":
         chosen = subject_of(terms, genre.subject_kind)
         candidates = [chosen] if chosen else []
-        words = {genre.topic_zh if language == "zh" else genre.subject_en}
+        words = {genre.topic.in_language(language)}
     else:
         candidates = of_kind(terms, name)  # type: ignore[arg-type]
         words = {default or ""}

@@ -11,23 +11,23 @@ from pydantic import Field
 from deployments.storyboard.constants import Camera, ScriptLanguage
 from deployments.storyboard.content import (
     DATA_DIR,
+    FIXED_TEXT,
     ContentModel,
     FixedEnglish,
-    FixedText,
     LowerWord,
     content_error,
     load_file,
+    per_language,
 )
 
 
-class Guide(ContentModel):
-    """The style described to the model, in the script's language."""
-
-    zh: FixedText
-    en: FixedEnglish
-
+class _GuideBase(ContentModel):
     def in_language(self, language: ScriptLanguage) -> str:
-        return self.zh if language == "zh" else self.en
+        return getattr(self, language)
+
+
+# The style described to the model, in every script language.
+Guide = per_language("Guide", FIXED_TEXT, _GuideBase)
 
 
 class Style(ContentModel):
@@ -35,7 +35,7 @@ class Style(ContentModel):
     aliases: tuple[LowerWord, ...] = ()  # Chinese substrings or English words, besides the name
     visual: FixedEnglish  # modifiers appended to every fallback visual prompt
     cameras: Annotated[tuple[Camera, ...], Field(min_length=1)]  # rotation for repeated shots
-    guide: Guide
+    guide: Guide  # type: ignore[valid-type]
 
     @property
     def names(self) -> tuple[str, ...]:

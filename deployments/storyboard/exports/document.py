@@ -7,31 +7,12 @@ import re
 from deployments.storyboard.constants import ScriptLanguage
 from deployments.storyboard.exports.shotlist import seconds_text
 from deployments.storyboard.exports.timing import characters_of, scene_spans
+from deployments.storyboard.languages import LANGUAGES
 from deployments.storyboard.models import VideoScript
 
+# Each language's headings: data/languages/<code>.yaml, `labels`.
 LABELS: dict[ScriptLanguage, dict[str, str]] = {
-    "zh": {
-        "summary": "{count} 个镜头，共 {total} 秒",
-        "scene": "镜头 {number}",
-        "description": "画面",
-        "action": "动作",
-        "narration": "旁白",
-        "characters": "角色",
-        "visual_prompt": "视频提示词",
-        "visual_style": "视觉风格",
-        "aspect_ratio": "画幅",
-    },
-    "en": {
-        "summary": "{count} scenes, {total} s in all",
-        "scene": "Scene {number}",
-        "description": "Picture",
-        "action": "Action",
-        "narration": "Narration",
-        "characters": "Characters",
-        "visual_prompt": "Visual prompt",
-        "visual_style": "Visual style",
-        "aspect_ratio": "Aspect ratio",
-    },
+    code: language.labels.model_dump() for code, language in LANGUAGES.items()
 }
 # Characters Markdown would read as markup (or HTML) if a script's text held them.
 _MARKUP = re.compile(r"([\\`*_\[\]<>#|~])")

@@ -1,10 +1,11 @@
 """Narration as subtitles (SRT, WebVTT): each scene's line split into readable cues that share
 the scene's time in proportion to their length, so no cue leaves its scene.
 
-A cue is one line of at most MAX_LINE_CHARS characters for the script's language: 16 for
-Chinese and 42 for English, the per-line limits of common subtitle style guides (Netflix's
-timed-text guides among them). Lines break after clause punctuation first, then between words
-(English) or evenly between characters (Chinese).
+A cue is one line of at most MAX_LINE_CHARS characters for the script's language
+(constants.SUBTITLE_LINE_CHARS: 16 for Chinese and Korean, 13 for Japanese, 42 for the Latin
+scripts, the per-line limits of Netflix's timed-text style guides). Lines break after clause
+punctuation first, then between words (spaced languages: en, es, fr, de, ko) or evenly between
+characters (Chinese, Japanese).
 """
 
 from __future__ import annotations
@@ -16,17 +17,20 @@ from datetime import timedelta
 
 import srt
 
-from deployments.storyboard.constants import ScriptLanguage
+from deployments.storyboard.constants import LANGUAGE_SCRIPTS, SUBTITLE_LINE_CHARS, ScriptLanguage
 from deployments.storyboard.exports.timing import SceneSpan, scene_spans, to_milliseconds
 from deployments.storyboard.models import VideoScript
 
-MAX_LINE_CHARS: dict[ScriptLanguage, int] = {"zh": 16, "en": 42}
-# A clause ends after one of these (and, in English, the space that follows it).
-_CLAUSE_END = {
-    "zh": re.compile(r"(?<=[。！？；，、：…,.!?;:])"),
-    "en": re.compile(r"(?<=[.!?;:,…])\s+"),
-}
-_JOINER: dict[ScriptLanguage, str] = {"zh": "", "en": " "}
+MAX_LINE_CHARS: dict[ScriptLanguage, int] = SUBTITLE_LINE_CHARS  # per language, in constants
+# A clause ends after one of these (and, where words are spaced, the space that follows it).
+_UNSPACED_CLAUSE_END = re.compile(r"(?<=[。！？；，、：…,.!?;:])")
+_SPACED_CLAUSE_END = re.compile(r"(?<=[.!?;:,…])\s+")
+
+
+def _spaced(language: ScriptLanguage) -> bool:
+    """Whether words are separated by spaces (and a line may break only between them): every
+    language but Chinese and Japanese; Korean spaces its words too."""
+    return LANGUAGE_SCRIPTS[language] not in ("hanzi", "kana")
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,10 @@ def subtitle_cues(script: VideoScript) -> list[Cue]:
 def narration_lines(text: str, language: ScriptLanguage) -> list[str]:
     """`text` in lines of at most MAX_LINE_CHARS[language] characters, in reading order: whole
     clauses where they fit, in as few lines as that takes, made as even as they can be."""
-    limit, joiner = MAX_LINE_CHARS[language], _JOINER[language]
+    limit, joiner = MAX_LINE_CHARS[language], " " if _spaced(language) else ""
     text = " ".join(text.split())
-    clauses = filter(None, (part.strip() for part in _CLAUSE_END[language].split(text)))
+    clause_end = _SPACED_CLAUSE_END if _spaced(language) else _UNSPACED_CLAUSE_END
+    clauses = filter(None, (part.strip() for part in clause_end.split(text)))
     pieces = [piece for clause in clauses for piece in _pieces(clause, limit, language)]
     return _balanced(pieces, limit, joiner)
 
@@ -60,7 +65,7 @@ def _pieces(clause: str, limit: int, language: ScriptLanguage) -> list[str]:
     """A clause that fits, or the clause cut into pieces that do."""
     if len(clause) <= limit:
         return [clause]
-    if language == "en":
+    if _spaced(language):
         words = [part for word in clause.split(" ") for part in _even_parts(word, limit)]
         return _balanced(words, limit, " ")
     return _even_parts(clause, limit)

@@ -9,7 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from deployments.storyboard.constants import MAX_TITLE_CHARS, Camera, ScriptLanguage
+from deployments.storyboard.constants import (
+    LANGUAGE_SCRIPTS,
+    MAX_TITLE_CHARS,
+    Camera,
+    ScriptLanguage,
+)
 from deployments.storyboard.fallback.keywords import extract_terms
 from deployments.storyboard.fallback.library import (
     LIBRARY,
@@ -19,7 +24,7 @@ from deployments.storyboard.fallback.library import (
     GenreLibrary,
 )
 from deployments.storyboard.fallback.terms import Term, of_kind, subject_of, typed_terms
-from deployments.storyboard.language import cjk_count, resolve_language
+from deployments.storyboard.language import east_asian_count, resolve_language
 from deployments.storyboard.lengths import planned_duration, planned_scene_count, share_duration
 from deployments.storyboard.look import apply_look
 from deployments.storyboard.models import Character, Scene, ScriptRequest, VideoScript
@@ -27,9 +32,12 @@ from deployments.storyboard.narration import fit_narration
 from deployments.storyboard.slots import render
 from deployments.storyboard.styles import STYLES, Style, find_style
 
+# What joins a variation to a description: the language's comma.
+VARIATION_JOINERS: dict[str, str] = {"zh": "，", "ja": "、"}
 ROLE_WEIGHTS = {"opening": 0.8, "development": 1.0, "climax": 1.3, "ending": 0.9}
 RECENT_CAMERAS = 2  # a shot type does not come back within this many scenes
-_WORD = re.compile(r"[a-z]+")
+# A word of any Latin-script language (café, bäckerei); hanzi, kana and hangul end it (探店vlog).
+_WORD = re.compile(r"[^\W\d_\u3040-\u30ff\u3400-\u9fff\uac00-\ud7a3\uf900-\ufaff]+")
 _STYLE_WORDS = re.compile(r"[a-z][a-z0-9 '-]*")  # an unknown style that can go into a visual prompt
 
 
@@ -61,7 +69,7 @@ def build_fallback_script(request: ScriptRequest) -> VideoScript:
     durations = share_duration(total, [ROLE_WEIGHTS[shot.role] for shot in shots])
 
     words = extract_terms(request.prompt)
-    topic = words.topic_in(language, genre.topic_zh if language == "zh" else genre.subject_en)
+    topic = words.topic_in(language, genre.topic.in_language(language))
     writer = _SceneWriter(language, genre, topic, typed_terms(request.prompt), style)
     cast = cast_scenes(shots, request.characters)
     scenes = []
@@ -70,8 +78,8 @@ def build_fallback_script(request: ScriptRequest) -> VideoScript:
         cameras.append(pick_camera(shot, style, cameras))
         scene = writer.scene(number, shot, cameras[-1], duration)
         scenes.append(scene.model_copy(update={"characters": cast[number - 1]}))
-    title = writer.fill(genre.title.zh if language == "zh" else genre.title.en, 0)
-    if language == "en":
+    title = writer.fill(genre.title.in_language(language), 0)
+    if LANGUAGE_SCRIPTS[language] == "latin":
         title = title[:1].upper() + title[1:]
     script = VideoScript(
         title=title[:MAX_TITLE_CHARS],
@@ -148,9 +156,9 @@ def _cues_found(lowered: str, library: GenreLibrary) -> list[tuple[tuple[int, in
 
 
 def _find_cue(cue: str, lowered: str, words: list[tuple[str, int, int]]) -> tuple[int, int] | None:
-    """Chinese cues match as substrings; English ones as whole words (stems of four letters or
-    more as word prefixes), several words as consecutive words."""
-    if cjk_count(cue):
+    """Cues in hanzi, kana or hangul match as substrings; Latin-script ones as whole words
+    (stems of four letters or more as word prefixes), several words as consecutive words."""
+    if east_asian_count(cue):
         start = lowered.find(cue)
         return None if start == -1 else (start, start + len(cue))
     parts = _WORD.findall(cue)  # "sci-fi short": sci, fi, short, as the prompt is split
@@ -195,7 +203,7 @@ def _style_in_prompt(prompt: str) -> Style | None:
 
 
 def _mentions_alias(alias: str, lowered: str, tokens: list[str]) -> bool:
-    return alias in lowered if cjk_count(alias) else alias in tokens
+    return alias in lowered if east_asian_count(alias) else alias in tokens
 
 
 def plan_arc(genre: Genre, count: int) -> list[PlannedShot]:
@@ -247,8 +255,7 @@ class _SceneWriter:
         self.style = style
 
     def scene(self, number: int, shot: PlannedShot, camera: Camera, duration: float) -> Scene:
-        zh = self.language == "zh"
-        texts = (shot.beat.zh if zh else shot.beat.en).parts
+        texts = shot.beat.texts(self.language).parts
         description, action, narration = (self.fill(text, number) for text in texts)
         narration = fit_narration(narration, duration, self.language)
         visual = self.fill(shot.beat.visual, number, visual=True)
@@ -256,7 +263,9 @@ class _SceneWriter:
             visual = visual.replace(shot.beat.camera.value, camera.value)
         if shot.variation:
             extra = VARIATIONS[(shot.variation - 1) % len(VARIATIONS)]
-            description += f"，{extra.zh}" if zh else f", {extra.en}"
+            description += VARIATION_JOINERS.get(self.language, ", ") + extra.in_language(
+                self.language
+            )
             visual = f"{visual}, {extra.visual}"
         return Scene(
             scene_number=number,
@@ -289,7 +298,9 @@ class _SceneWriter:
             return written or (default or "")
 
         text = render(template, word)
-        return text if self.language == "zh" or visual else text[:1].upper() + text[1:]
+        if visual or LANGUAGE_SCRIPTS[self.language] != "latin":
+            return text  # an English name at the start of a Chinese line keeps its case (iPhone)
+        return text[:1].upper() + text[1:]
 
     def _subject_words(self, visual: bool) -> str:
         language: ScriptLanguage = "en" if visual else self.language
@@ -299,4 +310,4 @@ class _SceneWriter:
             )
             if written:
                 return written
-        return self.genre.topic_zh if language == "zh" else self.genre.subject_en
+        return self.genre.topic.in_language(language)

@@ -18,10 +18,11 @@ import jieba
 import jieba.posseg
 from pydantic import Field
 
-from deployments.storyboard.constants import ScriptLanguage
+from deployments.storyboard.constants import LANGUAGE_SCRIPTS, ScriptLanguage
 from deployments.storyboard.content import DATA_DIR, ContentModel, LowerWord, Word, load_file
-from deployments.storyboard.fallback.glossary import EN_TO_ZH, ZH_TO_EN
-from deployments.storyboard.language import cjk_count
+from deployments.storyboard.fallback.glossary import BY_LANGUAGE, EN_TO_ZH, ZH_TO_EN
+from deployments.storyboard.language import cjk_count, hangul_count, kana_count
+from deployments.storyboard.languages import LANGUAGES, detect_language
 from deployments.storyboard.styles import STYLES
 
 jieba.setLogLevel(logging.WARNING)
@@ -57,32 +58,63 @@ STYLE_ALIASES_ZH = tuple(
 )
 
 _EN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
-_PUNCTUATION = re.compile(r"[^\w\s]")
+_PUNCTUATION = re.compile(r"[^\w\s'’]")
+# Style names and aliases in any language: a prompt's "anime" or "cinematic" is no subject.
+_STYLE_NAMES = frozenset(name for style in STYLES.values() for name in style.names)
+
+
+_CJK_WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆ヵヶ\u30a1-\u30fa\u30fc]+")
+_HIRAGANA = re.compile(r"[\u3041-\u309f]+")
+_LATIN = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")  # grand-mère, gratte-ciel, l'océan
+_ELISION = re.compile(r"^(?:[ldjmnstc]|qu)['’]", re.IGNORECASE)  # l'océan, d'été, qu'il
+
+
+def prompt_language(prompt: str) -> ScriptLanguage:
+    """Which language's keyword extraction reads `prompt`: kana → ja, hangul → ko, hanzi → zh
+    (whatever else the prompt holds), else the Latin-script language detected."""
+    kana, hangul = kana_count(prompt), hangul_count(prompt)
+    if kana or hangul:
+        return "ja" if kana >= hangul else "ko"
+    if cjk_count(prompt):
+        return "zh"
+    return detect_language(prompt)
 
 
 @dataclass(frozen=True)
 class PromptTerms:
-    """The prompt's subject in both languages, for narration and for English visual prompts."""
+    """The prompt's subject in its language, for narration and for English visual prompts."""
 
     keywords: tuple[str, ...]  # content words in prompt order, in the prompt's own script
     topic: str  # the longest run of content words: "森林探险", "forest adventure"
     english_words: tuple[str, ...]  # content words usable in an English visual prompt
+    language: ScriptLanguage = "en"  # the prompt's (prompt_language)
 
     def topic_in(self, language: ScriptLanguage, fallback: str) -> str:
         """The topic written in `language`; `fallback` when the prompt's words do not translate."""
         if not self.topic:
             return fallback
-        if (cjk_count(self.topic) > 0) == (language == "zh"):
+        if self.language in ("zh", "en") and language in ("zh", "en"):
+            if (cjk_count(self.topic) > 0) == (language == "zh"):
+                return self.topic
+            if language == "en":
+                return " ".join(self.english_words[:MAX_TOPIC_EN_WORDS]) or fallback
+            translated = "".join(EN_TO_ZH[w] for w in self.english_words if w in EN_TO_ZH)
+            return translated[:MAX_TOPIC_ZH_CHARS] or fallback
+        if language == self.language:
             return self.topic
         if language == "en":
             return " ".join(self.english_words[:MAX_TOPIC_EN_WORDS]) or fallback
-        translated = "".join(EN_TO_ZH[w] for w in self.english_words if w in EN_TO_ZH)
-        return translated[:MAX_TOPIC_ZH_CHARS] or fallback
+        return fallback  # no phrase translation between the other languages
 
 
 @lru_cache(maxsize=1024)
 def extract_terms(prompt: str) -> PromptTerms:
-    """Keywords, topic and English words of a prompt; Chinese when it contains hanzi."""
+    """Keywords, topic and English words of a prompt, read in its language (prompt_language):
+    jieba for Chinese, stop words for English, script runs for Japanese, particle-stripped words
+    for Korean, function and meta words for Spanish, French and German."""
+    language = prompt_language(prompt)
+    if language not in ("zh", "en"):
+        return _other_terms(prompt, language)
     runs = _content_runs_zh(prompt) if cjk_count(prompt) else _content_runs_en(prompt)
     keywords = tuple(dict.fromkeys(word for run in runs for word in run))[:MAX_KEYWORDS]
     joiner = "" if cjk_count(prompt) else " "
@@ -90,7 +122,103 @@ def extract_terms(prompt: str) -> PromptTerms:
     phrases = [joiner.join(run) for run in runs[:TOPIC_CANDIDATE_PHRASES]]
     topic = max(phrases, key=len, default="")
     topic = " ".join(topic.split()[:MAX_TOPIC_EN_WORDS]) if joiner else topic[:MAX_TOPIC_ZH_CHARS]
-    return PromptTerms(keywords, topic, _english_words(keywords))
+    return PromptTerms(keywords, topic, _english_words(keywords), language)
+
+
+def _other_terms(prompt: str, language: ScriptLanguage) -> PromptTerms:
+    runs = content_runs(prompt, language)
+    keywords = tuple(dict.fromkeys(word for run in runs for word, _ in run))[:MAX_KEYWORDS]
+    phrases = []
+    for run in runs[:TOPIC_CANDIDATE_PHRASES]:
+        if language == "ja":  # 東京の夜景: as written, particles between its words included
+            phrases.append(prompt[run[0][1] : run[-1][1] + len(run[-1][0])])
+        else:
+            phrases.append(" ".join(word for word, _ in run[:MAX_TOPIC_EN_WORDS]))
+    topic = max(phrases, key=len, default="")[: MAX_TOPIC_ZH_CHARS * 3]
+    english = []
+    for word in keywords:
+        entry = BY_LANGUAGE[language].get(word.lower())
+        if entry is not None:
+            english.extend(entry.en.split())
+        elif is_name(prompt, word, language):
+            english.append(word)
+    return PromptTerms(keywords, topic, tuple(dict.fromkeys(english)), language)
+
+
+def is_name(prompt: str, word: str, language: ScriptLanguage) -> bool:
+    """A capitalized word inside a sentence names someone or something (Madrid, Lyon) in the
+    Latin-script languages but German, which capitalizes every noun."""
+    if LANGUAGE_SCRIPTS[language] != "latin" or language == "de" or not word[:1].isupper():
+        return False
+    start = prompt.find(word)
+    before = prompt[:start].rstrip()
+    return bool(before) and before[-1] not in ".!?¡¿:"
+
+
+@lru_cache(maxsize=1024)
+def content_runs(prompt: str, language: ScriptLanguage) -> list[list[tuple[str, int]]]:
+    """Runs of adjacent content words (word, start) of a ja/ko/es/fr/de prompt: words that are
+    neither function nor meta words (data/languages/<code>.yaml) nor style names."""
+    lists = LANGUAGES[language].keywords
+    dropped = frozenset(lists.function_words) | frozenset(lists.meta_words) | _STYLE_NAMES
+    if language == "ja":
+        return _runs_ja(prompt, dropped, lists.particles)
+    runs: list[list[tuple[str, int]]] = [[]]
+    previous_end = 0
+    for match in _LATIN.finditer(prompt) if language != "ko" else re.finditer(r"\S+", prompt):
+        word, start = match.group(), match.start()
+        if language == "ko":
+            whole = word.strip(".,!?~…·\"'()[]")
+            word = "" if whole in dropped else _korean_stem(whole, lists.particles)
+        elif language == "fr":
+            word = _ELISION.sub("", word)
+        if runs[-1] and _PUNCTUATION.search(prompt, previous_end, match.start()):
+            runs.append([])
+        previous_end = match.end()
+        if word and len(word) > 1 - (language == "ko") and word.lower() not in dropped:
+            runs[-1].append((word, start))
+        elif runs[-1]:
+            runs.append([])
+    return [run for run in runs if run]
+
+
+def _korean_stem(word: str, particles: tuple[str, ...]) -> str:
+    """An eojeol without its particle ending (숲을 → 숲), unless the glossary knows it whole."""
+    if word in BY_LANGUAGE["ko"]:
+        return word
+    for ending in sorted(particles, key=len, reverse=True):
+        if word.endswith(ending) and len(word) > len(ending):
+            return word[: -len(ending)]
+    return word
+
+
+def _runs_ja(
+    prompt: str, dropped: frozenset[str], particles: tuple[str, ...]
+) -> list[list[tuple[str, int]]]:
+    """Kanji and katakana words (hiragana is mostly particles and endings): a single kanji
+    followed by hiragana that is no particle is a verb or adjective stem (作って, 短い) and
+    dropped; words joined by の stay one run (東京の夜景)."""
+    runs: list[list[tuple[str, int]]] = [[]]
+    position = 0
+    for match in re.finditer(f"{_CJK_WORD.pattern}|[A-Za-z][A-Za-z'-]*", prompt):
+        between = prompt[position : match.start()]
+        position = match.end()
+        if runs[-1] and between not in ("", "の"):
+            runs.append([])
+        word = match.group()
+        after = _HIRAGANA.match(prompt, match.end())
+        stem = (
+            len(word) == 1
+            and cjk_count(word)
+            and after is not None
+            and not after.group().startswith(particles)
+        )
+        if stem or word.lower() in dropped:
+            if runs[-1]:
+                runs.append([])
+            continue
+        runs[-1].append((word, match.start()))
+    return [run for run in runs if run]
 
 
 def _english_words(keywords: tuple[str, ...]) -> tuple[str, ...]:

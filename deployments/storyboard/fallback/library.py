@@ -1,9 +1,9 @@
 """The fallback's template library, loaded from data/genres/*.yaml and data/variations.yaml.
 
 A genre is a scene arc of beats (opening, development, climax, ending); a beat is one shot written
-in both languages, with typed slots (storyboard/slots.py): `{topic}`, `{subject}` and
-`{KIND|default}`, filled in the text's language (visuals: English). One file per genre, named
-after it; a new file is a new genre.
+in every script language (constants.SCRIPT_LANGUAGES), with typed slots (storyboard/slots.py):
+`{topic}`, `{subject}` and `{KIND|default}`, filled in the text's language (visuals: English).
+One file per genre, named after it; a new file is a new genre.
 """
 
 from __future__ import annotations
@@ -13,56 +13,66 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, PositiveFloat, StrictInt, ValidationInfo, field_validator
+from pydantic import Field, PositiveFloat, StrictInt, ValidationInfo, create_model, field_validator
 
-from deployments.storyboard.constants import Camera, TermKind
+from deployments.storyboard.constants import SCRIPT_LANGUAGES, Camera, ScriptLanguage, TermKind
 from deployments.storyboard.content import (
     DATA_DIR,
+    FIXED_TEXT,
+    SLOT_TEXT,
     ContentError,
     ContentModel,
     EnglishSlotText,
     FixedEnglish,
-    FixedText,
     LowerWord,
-    SlotText,
     content_error,
     load_file,
+    per_language,
 )
 from deployments.storyboard.styles import STYLES, Style
 
-SceneText = SlotText
-EnglishSceneText = EnglishSlotText
 Visual = EnglishSlotText  # English, for the text-to-video model
-Title = SlotText
-EnglishTitle = EnglishSlotText
 
 
-class ZhTexts(ContentModel):
-    description: SceneText
-    action: SceneText
-    narration: SceneText
+class SceneTexts(ContentModel):
+    """A beat's description, action and narration in one language."""
 
     @property
     def parts(self) -> tuple[str, str, str]:
-        return self.description, self.action, self.narration
+        return self.description, self.action, self.narration  # type: ignore[attr-defined]
 
 
-class EnTexts(ZhTexts):
-    description: EnglishSceneText
-    action: EnglishSceneText
-    narration: EnglishSceneText
+TEXTS: dict[ScriptLanguage, type[SceneTexts]] = {
+    code: create_model(  # type: ignore[call-overload]
+        f"SceneTexts_{code}",
+        __base__=SceneTexts,
+        description=(SLOT_TEXT[code], ...),
+        action=(SLOT_TEXT[code], ...),
+        narration=(SLOT_TEXT[code], ...),
+    )
+    for code in SCRIPT_LANGUAGES
+}
+ZhTexts, EnTexts = TEXTS["zh"], TEXTS["en"]
 
 
-class Beat(ContentModel):
-    camera: Camera
-    zh: ZhTexts
-    en: EnTexts
-    visual: Visual  # English, for the text-to-video model
+class _BeatBase(ContentModel):
+    def texts(self, language: ScriptLanguage) -> SceneTexts:
+        return getattr(self, language)
 
 
-class Titles(ContentModel):
-    zh: Title
-    en: EnglishTitle
+# One shot: its camera, its texts in every script language, and its English visual prompt.
+Beat = per_language("Beat", TEXTS, _BeatBase, camera=(Camera, ...))
+Beat = create_model("Beat", __base__=Beat, visual=(Visual, ...))  # type: ignore[call-overload]
+
+
+class _PerLanguage(ContentModel):
+    def in_language(self, language: ScriptLanguage) -> str:
+        return getattr(self, language)
+
+
+Titles = per_language("Titles", SLOT_TEXT, _PerLanguage)
+# The topic's stand-in when the prompt's words do not translate into the script's language.
+Topics = per_language("Topics", FIXED_TEXT, _PerLanguage)
 
 
 class Genre(ContentModel):
@@ -72,8 +82,7 @@ class Genre(ContentModel):
     # consecutive words. A plain list weighs every cue 1.
     cues: dict[LowerWord, PositiveFloat] = Field(default_factory=dict)
     subject_kind: TermKind  # the kind of prompt keyword {subject} takes
-    subject_en: FixedEnglish  # stands in for a topic without English words
-    topic_zh: FixedText  # stands in for a topic without Chinese words
+    topic: Topics  # stands in for a topic without words in the script's language
     title: Titles
     default_style: str
     opening: Beat
@@ -95,10 +104,8 @@ class Genre(ContentModel):
         return name
 
 
-class Variation(ContentModel):
-    zh: FixedText  # added after "，"
-    en: FixedEnglish  # added after ", "
-    visual: FixedEnglish
+# Added to the description after "，" (zh), "、" (ja) or ", "; `visual` to the visual prompt.
+Variation = per_language("Variation", FIXED_TEXT, _PerLanguage, visual=(FixedEnglish, ...))
 
 
 class _VariationFile(ContentModel):

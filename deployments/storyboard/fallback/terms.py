@@ -14,13 +14,16 @@ from functools import lru_cache
 
 import jieba.posseg
 
-from deployments.storyboard.constants import ScriptLanguage, TermKind
-from deployments.storyboard.fallback.glossary import BY_EN, BY_ZH, Entry
+from deployments.storyboard.constants import LANGUAGE_SCRIPTS, ScriptLanguage, TermKind
+from deployments.storyboard.fallback.glossary import BY_EN, BY_LANGUAGE, BY_ZH, Entry
 from deployments.storyboard.fallback.keywords import (
     CONTENT_FLAGS_ZH,
     META_WORDS_ZH,
     STOP_WORDS_EN,
     STYLE_ALIASES_ZH,
+    content_runs,
+    is_name,
+    prompt_language,
 )
 from deployments.storyboard.language import cjk_count
 
@@ -47,19 +50,32 @@ class Term:
     en: str | None  # as an English line writes it (lower case unless a name); None when unknown
     kind: TermKind
     name: bool = False  # a proper name: no article in English, kept as is in Chinese lines
+    # The word in the other script languages (ja, ko, es, fr, de) where known: (language, word).
+    others: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def untyped(self) -> bool:
+        """A word of a prompt in another language than zh/en that the lexicon does not know."""
+        return self.zh is None and self.en is None and bool(self.others)
 
     def written(self, language: ScriptLanguage) -> str | None:
         """The word in `language`, or None when the lexicon cannot say it there (a name is
         written as it is)."""
+        if language not in ("zh", "en"):
+            word = dict(self.others).get(language)
+            if word is None and self.name and LANGUAGE_SCRIPTS[language] == "latin":
+                return self.en
+            return word
         word = self.zh if language == "zh" else self.en
         if word is None and self.name:
             return self.en or self.zh if language == "zh" else None
         return word
 
     def in_sentence(self, language: ScriptLanguage) -> str | None:
-        """The word as a slot writes it in a sentence: English common nouns take "the"."""
+        """The word as a slot writes it in a sentence: English common nouns take "the"; the
+        other languages write the word as the prompt (or the lexicon) does."""
         word = self.written(language)
-        if word is None or language == "zh" or self.name or self.kind in _BARE_KINDS:
+        if word is None or language != "en" or self.name or self.kind in _BARE_KINDS:
             return word
         return f"the {word}"
 
@@ -67,7 +83,11 @@ class Term:
 @lru_cache(maxsize=1024)
 def typed_terms(prompt: str) -> tuple[Term, ...]:
     """The prompt's content words with their kinds, in prompt order, without repeats."""
-    found = _terms_zh(prompt) if cjk_count(prompt) else _terms_en(prompt)
+    language = prompt_language(prompt)
+    if language not in ("zh", "en"):
+        found = _terms_other(prompt, language)
+    else:
+        found = _terms_zh(prompt) if cjk_count(prompt) else _terms_en(prompt)
     unique = list(dict.fromkeys(found))
     return tuple(unique[:MAX_TERMS])
 
@@ -91,11 +111,20 @@ def subject_of(terms: tuple[Term, ...], kind: TermKind) -> Term | None:
         matching = [term for term in terms if term.kind == wanted]
         if matching:
             return next((term for term in matching if term.name), matching[0])
-    return None
+    # A ja/ko/es/fr/de word the lexicon does not know has no kind we can tell: the first may be
+    # the subject of any genre (ラーメン屋 for food, Schwarzwald for nature).
+    return next((term for term in terms if term.untyped), None)
+
+
+# Slots a word of unknown kind (Term.untyped) may fill: the concrete nouns' ones, where a word
+# of another kind reads least wrong (parque, Bauernhof, 夜景 are places or things to film).
+UNTYPED_SLOTS: tuple[TermKind, ...] = ("object", "place")
 
 
 def of_kind(terms: tuple[Term, ...], kind: TermKind) -> list[Term]:
-    return [term for term in terms if term.kind == kind]
+    """The terms a `{kind|...}` slot takes: those of its kind, and for the concrete nouns' slots
+    the words of unknown kind too."""
+    return [t for t in terms if t.kind == kind or (t.untyped and kind in UNTYPED_SLOTS)]
 
 
 def _from_entry(entry: Entry, kind: TermKind | None = None) -> Term:
@@ -196,6 +225,39 @@ def _terms_en(prompt: str) -> list[Term]:
                 terms += [*_phrase(phrase), term]
                 phrase = []
     return terms + _phrase(phrase)
+
+
+def _terms_other(prompt: str, language: ScriptLanguage) -> list[Term]:
+    """The content words of a ja/ko/es/fr/de prompt: the lexicon's kind and translations where
+    its column for the language has the word, a name (place) for a capitalized word inside a
+    sentence, else an object."""
+    terms = []
+    spaced = LANGUAGE_SCRIPTS[language] in ("latin", "hangul")
+    for run in content_runs(prompt, language):
+        phrase: list[str] = []  # adjacent unknown words: one thing (montre connectée)
+        for word, _ in run:
+            entry = BY_LANGUAGE[language].get(word.lower())
+            if entry is not None:
+                term = _from_entry(entry, entry.kind or "object")
+                found = Term(term.zh, term.en, term.kind, term.name, ((language, word),))
+            elif is_name(prompt, word, language):
+                found = Term(None, word, "place", True, ((language, word),))
+            elif spaced:
+                phrase.append(word)
+                continue
+            else:
+                found = Term(None, None, "object", False, ((language, word),))
+            terms += [*_untyped_phrase(phrase, language), found]
+            phrase = []
+        terms += _untyped_phrase(phrase, language)
+    return terms
+
+
+def _untyped_phrase(words: list[str], language: ScriptLanguage) -> list[Term]:
+    if not words:
+        return []
+    text = " ".join(words[-MAX_PHRASE_WORDS:])
+    return [Term(None, None, "object", False, ((language, text),))]
 
 
 def _phrase(words: list[Term]) -> list[Term]:

@@ -1,0 +1,227 @@
+"""What each script language needs, as data (data/languages/<code>.yaml, one file per language of
+constants.SCRIPT_LANGUAGES): the model's prompts, the parser's field aliases and time words, the
+fallback's keyword lists, the document export's labels, and the words auto-detection weighs.
+
+Every file is validated when this module is imported (a missing language, a missing template
+field or text in the wrong script stops the service at start-up, naming the file and key).
+
+Detection (`detect_language`): the script decides zh/ja/ko (kana → ja, hangul → ko, hanzi only
+→ zh, when those letters are at least as many as the Latin words); a Latin-script text is scored
+by its function words (each hit weighed 1/k when k languages share the word) plus the letters
+only one of them uses (ñ ¿ ¡ → es, ç œ è ê â î û ù → fr, ä ö ü ß → de); English on a tie. No
+model, no dependency: a short prompt of a dozen words carries several function words, and the
+accuracy on the prompt sets is measured in tests/test_languages.py.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from deployments.storyboard.constants import (
+    LANGUAGE_SCRIPTS,
+    SCRIPT_LANGUAGES,
+    ScriptLanguage,
+)
+from deployments.storyboard.content import (
+    DATA_DIR,
+    ContentError,
+    ContentModel,
+    LowerWord,
+    Text,
+    Word,
+    load_file,
+)
+from deployments.storyboard.language import cjk_count, east_asian_count, hangul_count, kana_count
+
+_LATIN_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+# Letters that one Latin-script language among ours writes and the others do not.
+_TELLTALE_LETTERS: dict[ScriptLanguage, str] = {"es": "ñ¿¡", "fr": "çœèêâîûù", "de": "äöüß"}
+
+
+def _fields_of(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def _template(*allowed: str, required: tuple[str, ...] = ()) -> AfterValidator:
+    """A str.format template that uses only `allowed` fields and all of `required`."""
+
+    def check(text: str) -> str:
+        try:
+            used = _fields_of(text)
+        except ValueError as error:
+            raise ValueError(f"not a valid template: {error}") from None
+        if unknown := sorted(used - set(allowed)):
+            raise ValueError(f"unknown field(s) {unknown}; allowed: {sorted(allowed)}")
+        if missing := sorted(set(required) - used):
+            raise ValueError(f"missing field(s) {missing}")
+        return text
+
+    return AfterValidator(check)
+
+
+_USER_FIELDS = (
+    "cameras",
+    "rate",
+    "example",
+    "prompt",
+    "style",
+    "duration",
+    "scenes",
+    "aspect_ratio",
+    "look",
+)
+
+
+class Example(ContentModel):
+    """The placeholder texts of the JSON example in the user prompt."""
+
+    title: Text
+    description: Text
+    action: Text
+    narration: Text
+
+
+class Prompts(ContentModel):
+    """What the model is told, in this language (storyboard/prompts.py fills them)."""
+
+    system: Text  # the persona
+    # The fixed rules first, the request last (prefix cache): every field of _USER_FIELDS.
+    user: Annotated[Text, _template(*_USER_FIELDS, required=_USER_FIELDS)]
+    repair: Annotated[Text, _template("problems", required=("problems",))]
+    default_style: Text
+    scene_range: Annotated[Text, _template("low", "high", required=("low", "high"))]
+    visual_style: Annotated[Text, _template("style", required=("style",))]
+    characters: Annotated[Text, _template("lines", required=("lines",))]
+    example: Example
+
+
+class Aliases(ContentModel):
+    """Field names and words a model may write in this language (the parser accepts them)."""
+
+    names: tuple[LowerWord, ...] = ()  # values of `language` that mean this one
+    scenes: tuple[Word, ...] = ()
+    title: tuple[Word, ...] = ()
+    description: tuple[Word, ...] = ()
+    duration: tuple[Word, ...] = ()
+    camera: tuple[Word, ...] = ()
+    action: tuple[Word, ...] = ()
+    narration: tuple[Word, ...] = ()
+    visual_prompt: tuple[Word, ...] = ()
+    characters: tuple[Word, ...] = ()
+    seconds: tuple[Word, ...] = ()  # "5秒", "5초", "5 segundos"
+    minutes: tuple[Word, ...] = ()  # "1分", "1분", "1 minuto"
+
+
+class Keywords(ContentModel):
+    """Words the fallback's keyword extraction drops (zh and en: data/keywords.yaml)."""
+
+    # Articles, particles, pronouns, prepositions: also what detection weighs (Latin scripts).
+    function_words: tuple[LowerWord, ...] = ()
+    meta_words: tuple[LowerWord, ...] = ()  # about the request itself: video, make, short
+    # Endings that mark a word's role (Japanese particles, Korean josa): a Japanese word followed
+    # by another hiragana ending is a verb or adjective stem; a Korean word loses them.
+    particles: tuple[Word, ...] = ()
+
+
+class Labels(ContentModel):
+    """Headings of the Markdown export."""
+
+    summary: Annotated[Text, _template("count", "total", required=("count", "total"))]
+    scene: Annotated[Text, _template("number", required=("number",))]
+    description: Text
+    action: Text
+    narration: Text
+    characters: Text
+    visual_prompt: Text
+    visual_style: Text
+    aspect_ratio: Text
+
+
+class Language(ContentModel):
+    code: ScriptLanguage  # the file's name
+    name: Text  # in the language itself: 日本語
+    english_name: Annotated[str, Field(pattern=r"^[A-Z][a-z]+$")]  # Japanese
+    prompts: Prompts
+    aliases: Aliases = Aliases()
+    keywords: Keywords = Keywords()
+    labels: Labels
+
+    @property
+    def script(self) -> str:
+        return LANGUAGE_SCRIPTS[self.code]
+
+
+def load_languages(data_dir: Path) -> dict[ScriptLanguage, Language]:
+    """data_dir/languages/<code>.yaml for every code of SCRIPT_LANGUAGES, and no other file."""
+    folder = data_dir / "languages"
+    found = {path.stem: path for path in sorted(folder.glob("*.yaml"))}
+    if extra := sorted(set(found) - set(SCRIPT_LANGUAGES)):
+        raise ContentError(
+            f"{folder}: {', '.join(extra)}: not a script language "
+            f"(constants.ScriptLanguage: {', '.join(SCRIPT_LANGUAGES)})"
+        )
+    if missing := [code for code in SCRIPT_LANGUAGES if code not in found]:
+        raise ContentError(f"{folder}: no file for {', '.join(missing)} (<code>.yaml)")
+    return {code: load_file(found[code], Language, code=code) for code in SCRIPT_LANGUAGES}
+
+
+LANGUAGES: dict[ScriptLanguage, Language] = load_languages(DATA_DIR)
+LATIN_LANGUAGES: tuple[ScriptLanguage, ...] = tuple(
+    code for code in SCRIPT_LANGUAGES if LANGUAGE_SCRIPTS[code] == "latin"
+)
+
+
+def _function_word_weights() -> dict[str, dict[ScriptLanguage, float]]:
+    owners: dict[str, list[ScriptLanguage]] = {}
+    for code in LATIN_LANGUAGES:
+        for word in LANGUAGES[code].keywords.function_words:
+            owners.setdefault(word, []).append(code)
+    return {word: {code: 1 / len(codes) for code in codes} for word, codes in owners.items()}
+
+
+_WEIGHTS = _function_word_weights()
+
+
+def latin_scores(text: str) -> dict[ScriptLanguage, float]:
+    """Each Latin-script language's evidence in `text`: function words and telltale letters."""
+    scores = dict.fromkeys(LATIN_LANGUAGES, 0.0)
+    lowered = text.lower()
+    for word in _LATIN_WORD.findall(lowered):
+        for code, weight in _WEIGHTS.get(word.replace("’", "'"), {}).items():
+            scores[code] += weight
+        if "'" in word or "’" in word:  # l'océan, d'été, qu'il: French elision
+            scores["fr"] += 0.5 if "fr" in scores else 0.0
+    for code, letters in _TELLTALE_LETTERS.items():
+        scores[code] += sum(lowered.count(letter) for letter in letters)
+    return scores
+
+
+def detect_language(text: str) -> ScriptLanguage:
+    """The language `text` is written in, among SCRIPT_LANGUAGES (see the module's docstring).
+
+    "关于AI的视频" is Chinese, "A video about 北京" English, "東京の夜のvlog" Japanese;
+    text with no letters is English.
+    """
+    latin_words = len(re.findall(r"[A-Za-zÀ-ÿ]+", text))
+    east = east_asian_count(text)
+    if east and east >= latin_words:
+        kana, hangul = kana_count(text), hangul_count(text)
+        if kana or hangul:
+            return "ja" if kana >= hangul else "ko"
+        if cjk_count(text):
+            return "zh"
+    scores = latin_scores(text)
+    best = max(scores.values())
+    if best == 0 or scores["en"] == best:
+        return "en"
+    return next(code for code in LATIN_LANGUAGES if scores[code] == best)
+
+
+def in_language(texts: object, language: ScriptLanguage) -> object:
+    """`texts`' field for `language` (a beat's, a title's, a variation's, a style guide's)."""
+    return getattr(texts, language)
