@@ -187,8 +187,12 @@ def test_original_layout_is_converted_once_and_served_unload_and_load(tmp_path):
         assert engine.status()["served_path"] == str(converted)
         assert (converted / "config.json").is_file()
         requests = [ask(p) for p in PROMPTS]
+        # Streamed, the static engine decodes with RowText too: a random SentencePiece model's
+        # byte-fallback tokens that make no valid UTF-8 then read the same in both (a decode of
+        # the whole row can merge such bytes differently).
+        sinks = [lambda delta: None] * len(requests)
         assert results_or_raise(engine.generate(requests)) == results_or_raise(
-            static.generate(requests)
+            static.generate(requests, sinks=sinks)
         )
         engine.sleep()
         assert not engine.loaded

@@ -1,10 +1,12 @@
 """vLLM behind the engine protocol: `AsyncLLM` schedules every request continuously.
 
 vLLM brings what the other engines hand-roll or lack: a paged KV cache with automatic prefix
-caching, continuous batching, constrained decoding with xgrammar inside its scheduler, and its
-own detokenizer. What stays ours: the prompt (`encode_chat`, so special tokens a user typed stay
-text; vLLM gets the prompt's token ids), the stop tokens the checkpoint's generation config
-names, the errors callers branch on, and the status.
+caching, continuous batching, and constrained decoding inside its scheduler. What stays ours:
+the prompt (`encode_chat`, so special tokens a user typed stay text; vLLM gets the prompt's
+token ids), the stop tokens the checkpoint's generation config names, the text (vLLM returns
+token ids and `streaming.RowText` decodes them and finds stop strings, as for the other engines,
+so every engine gives the same text for the same tokens), the errors callers branch on, and
+the status.
 
 The bridge. `AsyncLLM` belongs to one event loop: its output handler task and its ZMQ sockets
 live there. The engine runs that loop on a thread of its own (`vllm-loop`) and every call goes
@@ -55,10 +57,12 @@ from deployments.engine.base import (
     TextDelta,
     TokenSink,
     never_cancelled,
+    with_first_token,
 )
 from deployments.engine.errors import ModelNotAvailable
 from deployments.engine.loading import check_checkpoint
 from deployments.engine.memory import memory_report
+from deployments.engine.streaming import RowText
 from deployments.engine.tokenizer import context_length, encode_chat, load_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -70,6 +74,7 @@ CANCEL_POLL_S = 0.05
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 START_TIMEOUT_S = 900.0
+KV_SPARE_TOKENS = 1024
 # vLLM's xgrammar backend always turns xgrammar's compile cache on, and xgrammar 0.2.8's cache
 # fails on the storyboard schema's string patterns (the `per_rule_fsm_hashes` check that
 # constrained.py avoids by turning the cache off): llguidance compiles the same schema.
@@ -272,13 +277,14 @@ class VLLMEngine(ChatEngine):
         return settings
 
     def _cpu_kv_cache_bytes(self, path: Path, dtype: str) -> int:
-        """`max_num_seqs` requests of `request_tokens` each, at least one full context."""
+        """`max_num_seqs` requests of `request_tokens` each, at least one full context, plus
+        room for vLLM's own blocks (a reserved null block, rounding to blocks)."""
         config = json.loads((path / "config.json").read_text())
         heads = config["num_attention_heads"]
         head_dim = config.get("head_dim") or config["hidden_size"] // heads
         kv_heads = config.get("num_key_value_heads") or heads
         per_token = 2 * config["num_hidden_layers"] * kv_heads * head_dim * DTYPE_BYTES[dtype]
-        tokens = max(self.max_num_seqs * self.request_tokens, self._max_model_len)
+        tokens = max(self.max_num_seqs * self.request_tokens, self._max_model_len) + KV_SPARE_TOKENS
         return tokens * per_token
 
     def _device(self) -> str:
@@ -445,29 +451,32 @@ class VLLMEngine(ChatEngine):
 
         request_id = uuid.uuid4().hex
         self._in_flight[request_id] = progress
-        sink = guarded(sink)
-        text: list[str] = []
-        tokens: list[int] = []
+        # Our decoder, not vLLM's: the text (leading SentencePiece space, partial characters,
+        # stop strings) comes out exactly as the other engines give it (engine/streaming.py).
+        row = RowText(self._tokenizer, tuple(getattr(request, "stop", ()) or ()), guarded(sink))
         finish = "length"
-        stop_reason: int | str | None = None
+        first_token_at: float | None = None
+        outputs = llm.generate(
+            TokensPrompt(prompt_token_ids=prompt),
+            self._sampling_params(request, budget),
+            request_id,
+        )
         try:
-            outputs = llm.generate(
-                TokensPrompt(prompt_token_ids=prompt),
-                self._sampling_params(request, budget),
-                request_id,
-            )
             async for output in outputs:
                 completion = output.outputs[0]
-                tokens += completion.token_ids
-                progress.completion_tokens = len(tokens)
-                if completion.text:
-                    text.append(completion.text)
-                    sink(TextDelta(completion.text, len(tokens)))
+                new_tokens = list(completion.token_ids)
+                if first_token_at is None and new_tokens:
+                    first_token_at = time.perf_counter()
                 if completion.finish_reason is not None:
                     if completion.finish_reason not in ("stop", "length"):  # abort, error
                         raise RowFailed(f"vLLM ended this request: {completion.finish_reason}")
                     finish = completion.finish_reason
-                    stop_reason = completion.stop_reason
+                    stop = completion.stop_reason
+                    if isinstance(stop, int) and new_tokens and new_tokens[-1] == stop:
+                        new_tokens.pop()  # the stop token is not text, as in the other engines
+                if any(row.add(token) for token in new_tokens):
+                    break  # a stop string: closing vLLM's generator aborts the request
+                progress.completion_tokens = len(row.tokens)
         except (RowFailed, ModelNotAvailable):
             self.counters.failures += 1
             raise
@@ -475,20 +484,11 @@ class VLLMEngine(ChatEngine):
             self.counters.failures += 1
             raise self._mapped(error) from error
         finally:
+            await outputs.aclose()
             self._in_flight.pop(request_id, None)
-        # Like the other engines, the stop token itself is not counted as generated text.
-        if isinstance(stop_reason, int) and tokens and tokens[-1] == stop_reason:
-            tokens.pop()
-        if not isinstance(stop_reason, str):
-            # vLLM holds back a trailing partial character; the reply ends as a full decode of
-            # its tokens shows it, as the other engines' replies do.
-            whole = self._tokenizer.decode(tokens, skip_special_tokens=True)
-            sent = "".join(text)
-            if len(whole) > len(sent) and whole.startswith(sent):
-                text.append(whole[len(sent) :])
-                sink(TextDelta(text[-1], len(tokens)))
-        self.counters.record_request(len(tokens))
-        return GenerationResult("".join(text), len(prompt), len(tokens), finish)
+        result = row.finish(len(prompt), finish)
+        self.counters.record_request(result.completion_tokens)
+        return with_first_token(result, first_token_at)
 
     def _sampling_params(self, request: GenerationRequest, budget: int):
         from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
@@ -499,7 +499,6 @@ class VLLMEngine(ChatEngine):
             if request.json_schema is not None
             else None
         )
-        stop = list(getattr(request, "stop", ()) or ()) or None
         return SamplingParams(
             n=1,
             temperature=0.0 if greedy else request.temperature,
@@ -508,9 +507,8 @@ class VLLMEngine(ChatEngine):
             max_tokens=budget,
             min_tokens=budget if request.ignore_eos else 0,
             ignore_eos=request.ignore_eos,
-            stop=stop,
             stop_token_ids=None if request.ignore_eos else list(self._stop_ids),
-            skip_special_tokens=True,
+            detokenize=False,  # RowText decodes (see _run)
             structured_outputs=structured,
             output_kind=RequestOutputKind.DELTA,
         )
