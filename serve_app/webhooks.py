@@ -39,12 +39,16 @@ from tenacity import (
 )
 
 from serve_app.config import Settings
+from serve_app.metrics import record_webhook_delivery
 
 logger = logging.getLogger("ray.serve")
 
 CALLBACK_FIELD = "body.callback_url"
 MAX_BACKOFF_S = 60.0
 RETRIED_STATUSES = frozenset({408, 429})  # and every 5xx
+# vss_webhook_deliveries_total's outcome for a delivery's state when it is recorded: after an
+# attempt to be retried ("delivering"), after the last one, or when the URL was refused.
+ATTEMPT_OUTCOMES = {"delivering": "retrying", "delivered": "delivered", "failed": "failed"}
 USER_AGENT = "video-script-serve-webhooks/1"
 # Cloud instance-metadata endpoints outside link-local space (AWS IPv6, Alibaba).
 METADATA_ADDRESSES = frozenset(map(ipaddress.ip_address, ("fd00:ec2::254", "100.100.100.200")))
@@ -295,6 +299,10 @@ class WebhookSender:
         delivery.state = "failed"  # the receiver refused it: no retry
 
     async def _record(self, task_id: str, delivery: Delivery) -> None:
+        """Store the delivery as it stands after an attempt (or the refusal), and count it."""
+        outcome = ATTEMPT_OUTCOMES.get(delivery.state)
+        if outcome is not None:
+            record_webhook_delivery(outcome)
         try:
             await self.store.call(
                 "record_webhook",

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from test_metrics import RAY_SERVE_SERIES
+from test_webhooks import SECRET, Receiver
 
 from deployments.metrics import BATCH_SIZE_BUCKETS
 
@@ -23,11 +24,21 @@ SCRAPE_DEADLINE_S = 60  # Ray reports every 2 s in the test cluster (tests/conft
 
 
 @pytest.fixture(scope="module")
+def receiver():
+    """A webhook receiver on loopback: the first POST gets a 503 (retried), the next a 200."""
+    with Receiver(statuses=[503]) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
 def app(serve_instance, tiny_model_dir, tmp_path_factory):
     args = {
         "model_path": str(tiny_model_dir),
         "max_new_tokens": 24,
         "task_db_path": str(tmp_path_factory.mktemp("db") / "tasks.db"),
+        "webhook_allowed_hosts": ["127.0.0.1"],
+        "webhook_secret": SECRET,
+        "webhook_backoff_s": 0.1,
     }
     try:
         yield serve_instance.deploy(args, name=APP, chat_replicas=2)
@@ -36,19 +47,27 @@ def app(serve_instance, tiny_model_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def traffic(app):
-    """TASKS finished tasks and one 404; the tasks as the service returned them."""
+def traffic(app, receiver):
+    """TASKS finished tasks (the first with a webhook, delivered at the second attempt) and one
+    404; the tasks as the service returned them."""
     with app.client(timeout=300) as client:
         tasks = [
             client.post(
                 "/api/tasks/",
-                json={"prompt": f"制作一段关于森林探险的短视频，第{i}集"},
+                json={
+                    "prompt": f"制作一段关于森林探险的短视频，第{i}集",
+                    **({"callback_url": receiver.url} if i == 0 else {}),
+                },
                 params={"wait": "true"},
             )
             for i in range(TASKS)
         ]
         assert client.get("/api/tasks/no-such-task").status_code == 404
     assert all(task.status_code == 200 for task in tasks)
+    deadline = time.monotonic() + 60
+    while len(receiver.received) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(receiver.received) == 2
     return [task.json() for task in tasks]
 
 
@@ -110,6 +129,9 @@ def expected_values(traffic, status) -> dict[tuple[str, tuple], float]:
             ("ray_vss_batch_size_count", ()): counters["batches"],
             ("ray_vss_prefix_cache_hits_total", ()): status["prefix_cache"]["hits"],
             ("ray_vss_tasks_unfinished", ()): 0,
+            ("ray_vss_webhook_deliveries_total", (("outcome", "retrying"),)): 1,
+            ("ray_vss_webhook_deliveries_total", (("outcome", "delivered"),)): 1,
+            ("ray_vss_webhook_deliveries_total", (("outcome", "failed"),)): 0,
         }
     )
     return expected
