@@ -72,7 +72,9 @@ def test_cached_prefixes_give_the_same_greedy_tokens_as_full_prefill(engines):
 def test_rows_with_and_without_a_cached_prefix_run_in_separate_calls(engines):
     cached, _ = engines
     cached.generate(REQUESTS)  # the shared instructions are cached from here on
-    rows = cached._rows(REQUESTS, [never_cancelled] * len(REQUESTS), outcomes={})
+    rows = cached._rows(
+        REQUESTS, [never_cancelled] * len(REQUESTS), [None] * len(REQUESTS), outcomes={}
+    )
     groups = group_rows(rows)
     assert [[rows[i].prefix is not None for i in group] for group in groups] == [
         [True] * 5,
