@@ -43,6 +43,9 @@ tasks = Table(
     # the runner at stage changes and at most every task_progress_interval_s while generating.
     Column("stage", Text),
     Column("generated_tokens", Integer, nullable=False, server_default=text("0")),
+    # Scene events (issue 12): {"draft": n, "scenes": [...]}, the completed scenes of the reply
+    # being generated (the n-th reply begun for this task), written with the progress.
+    Column("draft_json", Text),
     # Webhooks (issue 12): where to POST the finished task, and how that went.
     Column("callback_url", Text),
     Column("webhook_state", Text),

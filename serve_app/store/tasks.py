@@ -16,9 +16,11 @@ handful of rows instead of scanning every task.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +58,15 @@ class TaskStore(TaskRevisions):
         self.url = url if isinstance(url, URL) else store_url(url, password)
         self.backend = self.url.get_backend_name()
         self.path = Path(self.url.database) if self.backend == "sqlite" else None
+        self.synchronous = synchronous
         self.engine: Engine = create_engine(self.url, pool_size, synchronous)
         self.schema_revision = upgrade(self.engine)
         dialect = postgresql if self.backend == "postgresql" else sqlite
         self._insert = dialect.insert
+
+    # Progress writes skip the wait for the disk (False: as durable as accepted work; the
+    # benchmark compares both).
+    relaxed_progress_writes = True
 
     def close(self) -> None:
         self.engine.dispose()
@@ -248,17 +255,66 @@ class TaskStore(TaskRevisions):
         return renewed.rowcount == 1
 
     def set_progress(
-        self, task_id: str, worker_id: str, progress: int, stage: str, generated_tokens: int
+        self,
+        task_id: str,
+        worker_id: str,
+        progress: int,
+        stage: str,
+        generated_tokens: int,
+        draft: dict[str, Any] | None = None,
     ) -> bool:
-        """Record where a running task is; False when it is not `worker_id`'s unfinished task
-        any more, or already further along (progress never goes back)."""
-        with self._write() as connection:
+        """Record where a running task is (and `draft`, the scenes of the reply being
+        generated: `{"draft": n, "scenes": [...]}`, when given); False when it is not
+        `worker_id`'s unfinished task any more, or already further along (progress never goes
+        back). Written without waiting for the disk (`_advisory_write`): progress is not
+        accepted work."""
+        values: dict[str, Any] = {
+            "progress": progress,
+            "stage": stage,
+            "generated_tokens": generated_tokens,
+        }
+        if draft is not None:
+            values["draft_json"] = _json(draft)
+        with self._advisory_write() as connection:
             updated = connection.execute(
                 sa.update(tasks)
                 .where(*_held_by(task_id, worker_id), tasks.c.progress <= progress)
-                .values(progress=progress, stage=stage, generated_tokens=generated_tokens)
+                .values(values)
             )
         return updated.rowcount == 1
+
+    @contextlib.contextmanager
+    def _advisory_write(self) -> Iterator[sa.Connection]:
+        """A write transaction whose commit does not wait for the disk: PostgreSQL
+        `SET LOCAL synchronous_commit TO OFF` (this transaction only); SQLite, whose
+        `synchronous` is per connection, runs it at NORMAL on the one connection and puts FULL
+        back after it. In WAL mode a power loss may lose such a commit (never corrupt the
+        file), and the next FULL commit syncs the WAL with it. BENCHMARKS.md has the cost."""
+        if not self.relaxed_progress_writes:
+            with self._write() as connection:
+                yield connection
+            return
+        if self.backend == "postgresql":
+            with self._write() as connection:
+                connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                yield connection
+            return
+        if self.synchronous not in ("FULL", "EXTRA"):
+            with self._write() as connection:
+                yield connection
+            return
+        with self.engine.connect() as connection:
+            raw = connection.connection.dbapi_connection  # no autobegin: BEGIN comes next
+            raw.execute("PRAGMA synchronous = NORMAL")
+            try:
+                with connection.begin():
+                    yield connection
+            finally:
+                try:
+                    raw.execute(f"PRAGMA synchronous = {self.synchronous}")
+                except Exception:
+                    connection.invalidate()  # never hand out a connection left at NORMAL
+                    raise
 
     def record_webhook(
         self,
@@ -377,7 +433,14 @@ def _failing(error: str, now: float) -> sa.Update:
     return (
         sa.update(tasks)
         .where(tasks.c.status.in_(UNFINISHED))
-        .values(status="failed", progress=100, error=error, completed_at=now, lease_until=None)
+        .values(
+            status="failed",
+            progress=100,
+            error=error,
+            completed_at=now,
+            lease_until=None,
+            draft_json=None,
+        )
     )
 
 
@@ -399,6 +462,7 @@ def _outcome_columns(outcome: dict[str, Any]) -> dict[str, Any]:
         "parse_failures": outcome.get("parse_failures", 0),
         "generation_ms": outcome.get("generation_ms"),
         "fallback_template": outcome.get("fallback_template"),
+        "draft_json": None,  # the finished script replaces the scenes seen while generating
     }
 
 
@@ -410,6 +474,8 @@ def row_to_task(row: sa.Row) -> dict[str, Any]:
     task["request"] = _decoded(task.pop("request_json"), "request", problems)
     task["result"] = _decoded(task.pop("result_json"), "result", problems)
     task["notes"] = _decoded(task.pop("notes_json"), "notes", problems) or []
+    # Advisory: a draft that no longer decodes is no draft, never an unreadable task.
+    task["draft"] = _decoded(task.pop("draft_json", None), "draft", [])
     # A finished script is revision 1 until edited (and in files written before revisions).
     has_script = task["result"] is not None or task["status"] == "completed"
     task["revision"] = (task.get("revision") or 1) if has_script else None
