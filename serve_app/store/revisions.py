@@ -98,52 +98,65 @@ class TaskRevisions:
         completed and still at `base_revision`, the one the edit started from:
         ("added", the task now), ("conflict", the task as it is) when another edit came first,
         ("not_completed", the task) or ("missing", None)."""
+        with self._write() as connection:
+            return self._add_revision_in(
+                connection, task_id, owner, script, source, note, base_revision
+            )
+
+    def _add_revision_in(
+        self,
+        connection: sa.Connection,
+        task_id: str,
+        owner: str | None,
+        script: dict[str, Any],
+        source: str,
+        note: str,
+        base_revision: int,
+    ) -> tuple[EditOutcome, dict[str, Any] | None]:
+        """`add_revision` inside the caller's write transaction."""
         from serve_app.store.tasks import owned_by, row_to_task
 
-        with self._write() as connection:
-            row = connection.execute(
-                sa.select(tasks)
-                .where(tasks.c.task_id == task_id, *owned_by(owner))
-                .with_for_update()
-            ).first()
-            if row is None:
-                return "missing", None
-            if row.status != "completed":
-                return "not_completed", row_to_task(row)
-            if (row.revision or 1) != base_revision:
-                return "conflict", row_to_task(row)
-            now = time.time()
-            first = self._insert(revisions).values(
+        row = connection.execute(
+            sa.select(tasks).where(tasks.c.task_id == task_id, *owned_by(owner)).with_for_update()
+        ).first()
+        if row is None:
+            return "missing", None
+        if row.status != "completed":
+            return "not_completed", row_to_task(row)
+        if (row.revision or 1) != base_revision:
+            return "conflict", row_to_task(row)
+        now = time.time()
+        first = self._insert(revisions).values(
+            task_id=task_id,
+            revision=1,
+            script_json=row.result_json,
+            source=row.source or "fallback",
+            note=FIRST_REVISION_NOTE,
+            created_at=row.completed_at or row.created_at,
+        )
+        if row.result_json is not None:
+            connection.execute(first.on_conflict_do_nothing())
+        script_json = json.dumps(script, ensure_ascii=False)
+        number = base_revision + 1
+        connection.execute(
+            sa.insert(revisions).values(
                 task_id=task_id,
-                revision=1,
-                script_json=row.result_json,
-                source=row.source or "fallback",
-                note=FIRST_REVISION_NOTE,
-                created_at=row.completed_at or row.created_at,
+                revision=number,
+                script_json=script_json,
+                source=source,
+                note=note,
+                created_at=now,
             )
-            if row.result_json is not None:
-                connection.execute(first.on_conflict_do_nothing())
-            script_json = json.dumps(script, ensure_ascii=False)
-            number = base_revision + 1
-            connection.execute(
-                sa.insert(revisions).values(
-                    task_id=task_id,
-                    revision=number,
-                    script_json=script_json,
-                    source=source,
-                    note=note,
-                    created_at=now,
-                )
+        )
+        edited = connection.execute(
+            sa.update(tasks)
+            .where(tasks.c.task_id == task_id)
+            .values(
+                result_json=script_json,
+                revision=number,
+                revision_source=source,
+                revision_note=note,
             )
-            edited = connection.execute(
-                sa.update(tasks)
-                .where(tasks.c.task_id == task_id)
-                .values(
-                    result_json=script_json,
-                    revision=number,
-                    revision_source=source,
-                    revision_note=note,
-                )
-                .returning(tasks)
-            ).one()
+            .returning(tasks)
+        ).one()
         return "added", row_to_task(edited)

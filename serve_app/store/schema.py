@@ -65,6 +65,34 @@ revisions = Table(
     Column("created_at", Double, nullable=False),
 )
 
+# Edit jobs (issue 13, item 4): a regenerate, a written insert or a refine, run under a lease
+# like a task (serve_app/store/edits.py); its result is the task's next revision.
+edits = Table(
+    "edits",
+    metadata,
+    Column("edit_id", Text, primary_key=True),
+    Column("task_id", Text, nullable=False),
+    Column("owner", Text),  # the key that asked (its Idempotency-Key's scope)
+    Column("kind", Text, nullable=False),  # regenerate, insert, refine
+    Column("params_json", Text, nullable=False),  # scene_number, position, instruction
+    Column("if_match", Integer),  # the revision it must start from, if the client said
+    Column("status", Text, nullable=False),
+    Column("worker_id", Text),
+    Column("lease_until", Double),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("created_at", Double, nullable=False),
+    Column("started_at", Double),
+    Column("completed_at", Double),
+    Column("revision", Integer),  # the revision it stored
+    Column("source", Text),
+    Column("note", Text),
+    Column("error", Text),
+    Column("error_status", Integer),  # the HTTP status ?wait=true answers a failure with
+    Column("error_field", Text),  # the field a 422 names
+    Column("idempotency_key", Text),
+    Column("request_digest", Text),
+)
+
 # Scripts written, by path (a row per source, plus 'parse_failures'): lifetime totals kept by
 # triggers in the statement that stores a script, so reading them never scans the tasks.
 script_counts = Table(

@@ -30,6 +30,7 @@ from sqlalchemy.engine import URL, Engine
 
 from deployments.storyboard.constants import SCRIPT_SOURCES
 from serve_app.store.database import create_engine, store_url, upgrade
+from serve_app.store.edits import TaskEdits
 from serve_app.store.revisions import TaskRevisions
 from serve_app.store.schema import FINISHED, UNFINISHED, script_counts, tasks
 
@@ -38,7 +39,7 @@ class TaskIdTaken(RuntimeError):
     """A new task's id is already stored (ids are random: a caller's bug, never a client's)."""
 
 
-class TaskStore(TaskRevisions):
+class TaskStore(TaskRevisions, TaskEdits):
     """Task rows in SQLite or PostgreSQL; thread-safe; returns plain dicts.
 
     `TaskStore(path)` opens (or makes) a SQLite file, as the store always did;
