@@ -178,6 +178,7 @@ class ChatGLMDeployment:
         `chat` raises it. Streamed requests join the same engine batches as `chat`'s (the
         ticket carries a sink the engine calls on its thread; the deltas cross to this event
         loop through a queue). Closing the stream early stops the request at its next token."""
+        arrived_at = time.perf_counter()
         self.last_request_at = time.monotonic()
         if self.idle_unloaded:
             await self.load()
@@ -214,6 +215,7 @@ class ChatGLMDeployment:
                 work.cancel()
         if isinstance(outcome, BaseException):  # this request's own failure (RowFailed)
             raise outcome
+        self.record_metrics(outcome, arrived_at)
         yield outcome
 
     @serve.batch(

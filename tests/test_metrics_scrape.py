@@ -10,7 +10,9 @@ from collections import defaultdict
 
 import httpx
 import pytest
+from conftest import ask
 from prometheus_client.parser import text_string_to_metric_families
+from ray import serve
 from test_metrics import RAY_SERVE_SERIES
 from test_webhooks import SECRET, Receiver
 
@@ -48,8 +50,8 @@ def app(serve_instance, tiny_model_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def traffic(app, receiver):
-    """TASKS finished tasks (the first with a webhook, delivered at the second attempt) and one
-    404; the tasks as the service returned them."""
+    """TASKS finished tasks (the first with a webhook, delivered at the second attempt), one
+    404 and one streamed chat request; the tasks as the service returned them."""
     with app.client(timeout=300) as client:
         tasks = [
             client.post(
@@ -64,6 +66,10 @@ def traffic(app, receiver):
         ]
         assert client.get("/api/tasks/no-such-task").status_code == 404
     assert all(task.status_code == 200 for task in tasks)
+    # One streamed chat request (as /v1 sends with stream: true), counted like the others.
+    chat = serve.get_deployment_handle("ChatGLM", app_name=APP).options(stream=True)
+    *deltas, result = chat.chat_stream.remote(ask("hi", max_new_tokens=5, ignore_eos=True))
+    assert result.completion_tokens == 5 and "".join(d.text for d in deltas) == result.text
     deadline = time.monotonic() + 60
     while len(receiver.received) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
