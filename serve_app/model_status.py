@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import HTTPException
 from ray.serve.handle import DeploymentHandle
 
-# A replica that takes longer than this to report (one stuck in a load) counts as unreachable.
+# Deadline of a status broadcast (every replica's answer); past it the route is a 503.
 STATUS_TIMEOUT_S = 30.0
 # Replica calls that change the model (load, unload) may take a load's time.
 LIFECYCLE_TIMEOUT_S = 600.0
@@ -25,7 +25,8 @@ async def every_replica(
     chat: DeploymentHandle, method: str, timeout_s: float = STATUS_TIMEOUT_S
 ) -> dict[str, Any]:
     """Call `method` (status, load or unload: each returns the replica's status) on every
-    model replica; their statuses summed up. 503 when none answers."""
+    model replica; their statuses summed up, a replica whose call failed counted unreachable.
+    503 when none answers, or past `timeout_s` (the broadcast's results share one deadline)."""
     try:
         answers = await chat.broadcast(method).results_async(
             timeout_s=timeout_s, return_exceptions=True
