@@ -11,6 +11,7 @@ from ray.serve.handle import DeploymentHandle
 
 from deployments.storyboard.fallback import warm_up
 from serve_app.config import Settings
+from serve_app.edit_jobs import EditRunner, model_check_of
 from serve_app.errors import install_error_handlers
 from serve_app.metrics import report_unfinished_tasks
 from serve_app.middleware import CORSFromSettingsMiddleware, RequestContextMiddleware
@@ -66,6 +67,14 @@ class Ingress:
         self.model_health = ModelHealth(chat)
         self.openai = OpenAIServing(chat, settings)
         self.tasks.start_background_work()
+        self.edits = EditRunner(
+            self.store,
+            self.pipeline,
+            settings,
+            model_check_of(self.model_health.status),
+            lambda: self.tasks.unfinished,
+        )
+        self.edits.start_background_work()
         self._report_unfinished = asyncio.create_task(
             report_unfinished_tasks(lambda: self.tasks.unfinished)
         )

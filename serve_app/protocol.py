@@ -222,6 +222,69 @@ class RefineRequest(BaseModel):
     _visible = field_validator("instruction")(visible_instruction)
 
 
+class EditKind(StrEnum):
+    """The edits that run as jobs: the model (or the fallback) writes them."""
+
+    REGENERATE = "regenerate"
+    INSERT = "insert"
+    REFINE = "refine"
+
+
+class EditResponse(BaseModel):
+    """An edit job (regenerate, a written insert, refine): accepted with 202, run like a task
+    (a lease, adopted when its worker dies); completed = its revision is stored."""
+
+    edit_id: str
+    task_id: str
+    kind: EditKind
+    status: TaskStatus = Field(
+        description="running until its revision is stored (completed) "
+        "or it failed (`error`, `error_status`)."
+    )
+    scene_number: int | None = Field(None, description="regenerate: the scene rewritten.")
+    position: int | None = Field(None, description="insert: where the scene goes (null: the end).")
+    instruction: str | None = None
+    if_match: int | None = Field(None, description="The revision it must start from (If-Match).")
+    revision: int | None = Field(
+        None, description="The revision it stored (GET /api/tasks/{id}?revision=k)."
+    )
+    revision_source: RevisionSource | None = Field(None, description="llm or fallback.")
+    revision_note: str | None = None
+    error: str | None = None
+    error_status: int | None = Field(
+        None,
+        description="The HTTP status `?wait=true` answers this failure with, as the edit would "
+        "have been refused synchronously: 404 (the scene gone), 409 (If-Match, a concurrent "
+        "rewrite), 422, 503 (refine: no model, or no valid rewrite).",
+    )
+    attempts: int = Field(description="Workers that have picked it up (more after adoption).")
+    created_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "edit_id": "5f0c2e7a9b1d4c3e8f6a2b1c0d9e8f7a",
+                    "task_id": "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e",
+                    "kind": "regenerate",
+                    "status": "running",
+                    "scene_number": 3,
+                    "instruction": "at night, in the rain",
+                    "attempts": 1,
+                    "created_at": "2026-12-01T10:00:00Z",
+                }
+            ]
+        }
+    )
+
+
+class EditList(BaseModel):
+    task_id: str
+    items: list[EditResponse] = Field(description="Newest first (at most 100).")
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"] = Field(description="degraded = fallback scripts only.")
     llm_loaded: bool

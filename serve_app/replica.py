@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ray.serve.handle import DeploymentHandle
 
     from serve_app.config import Settings
+    from serve_app.edit_jobs import EditRunner
     from serve_app.openai.serving import OpenAIServing
     from serve_app.pipeline import ScriptPipeline
     from serve_app.routes.health import ModelHealth
@@ -31,6 +32,7 @@ class IngressReplica(Protocol):
     store: StoreClient
     pipeline: ScriptPipeline
     tasks: TaskRunner
+    edits: EditRunner
     model_health: ModelHealth
     openai: OpenAIServing
 

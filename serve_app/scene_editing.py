@@ -6,13 +6,19 @@ and stores it as the next revision only if the task is still at the revision it 
 another edit came first, an edit of one scene is made again on the newer script (bounded), so
 two clients editing different scenes both land; a client that sent `If-Match: <revision>`, or a
 whole-script rewrite, gets a 409 instead, never a silent overwrite.
+
+PATCH, DELETE and a given scene's insert run while the request waits (no model involved). The
+edits the model (or the fallback) writes — regenerate, a written insert, refine — are jobs
+(serve_app/edit_jobs.py): `check` refuses what can be refused at once, before anything is
+stored; `run` is what the job's worker does, storing through `commit` (the job's
+`finish_edit`, which stores only while the worker holds the job).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi.exceptions import HTTPException
@@ -21,6 +27,7 @@ from deployments.storyboard.constants import LLM_SOURCES, ScriptLanguage
 from deployments.storyboard.editing import (
     EditError,
     SceneLimit,
+    check_room,
     edited_scene,
     fallback_new_scene,
     fallback_scene_variant,
@@ -49,15 +56,72 @@ logger = logging.getLogger("ray.serve")
 
 MAX_REBASES = 5  # an edit of one scene made again on a newer revision, at most this often
 LLM_SOURCE = LLM_SOURCES[0]
+REGENERATE, INSERT, REFINE = "regenerate", "insert", "refine"  # the kinds of edit jobs
+
+# Store a script as the revision after `base`: (outcome, task) as TaskStore.add_revision says.
+Commit = Callable[[str, dict[str, Any], str, str, int], Awaitable[tuple[str, dict | None]]]
+# Why the model cannot take a refine now (None: it can).
+ModelCheck = Callable[[], Awaitable[str | None]]
+
+
+class EditLost(Exception):
+    """The edit job is no longer this worker's (taken over, cancelled, its task deleted):
+    nothing was stored, and the work stops."""
 
 
 class SceneEditor:
     """Edits of one caller (`owner`: None for admin keys) on the tasks it may see."""
 
-    def __init__(self, store: StoreClient, pipeline: ScriptPipeline, owner: str | None):
+    def __init__(
+        self,
+        store: StoreClient,
+        pipeline: ScriptPipeline,
+        owner: str | None,
+        commit: Commit | None = None,
+        model_check: ModelCheck | None = None,
+    ):
         self.store = store
         self.pipeline = pipeline
         self.owner = owner
+        self._commit_to_store = commit or self._add_revision
+        self.model_check = model_check
+
+    async def _add_revision(
+        self, task_id: str, script: dict[str, Any], source: str, note: str, base: int
+    ) -> tuple[str, dict[str, Any] | None]:
+        return await self.store.add_revision(task_id, self.owner, script, source, note, base)
+
+    async def check(self, task_id: str, kind: str, params: dict[str, Any], if_match: int | None):
+        """Refuse at once what an edit job of `kind` could not do now (nothing is stored): the
+        task missing (404), not completed or past If-Match (409), no such scene (404), no
+        room or position for a scene (409, 422), a refine without a model (503)."""
+        _, script, _ = await self._editable(task_id, if_match)
+        if kind == REGENERATE:
+            _scene(script, params["scene_number"], task_id)
+        elif kind == INSERT:
+            _limited(check_room, script)
+            _position(script, params.get("position"))
+        elif kind == REFINE and self.model_check is not None:
+            reason = await self.model_check()
+            if reason is not None:
+                raise HTTPException(
+                    503, f"refine needs the model, and none is loaded ({reason}); nothing changed"
+                )
+
+    async def run(self, task_id: str, kind: str, params: dict[str, Any], if_match: int | None):
+        """Do the edit job: its revision stored through `commit`; the task as it now is."""
+        instruction = params.get("instruction")
+        if kind == REGENERATE:
+            return await self.regenerate_scene(
+                task_id, params["scene_number"], instruction, if_match
+            )
+        if kind == INSERT:
+            return await self.insert_scene(
+                task_id, params.get("position"), None, instruction, if_match
+            )
+        if kind == REFINE:
+            return await self.refine(task_id, instruction, if_match)
+        raise ValueError(f"unknown edit kind {kind!r}")
 
     async def revisions(self, task_id: str) -> list[dict[str, Any]]:
         listed = await self.store.list_revisions(task_id, self.owner)
@@ -240,8 +304,8 @@ class SceneEditor:
             if task is None:
                 task = (await self._editable(task_id, if_match))[0]
             script = _field_checked(apply, task["result"])
-            outcome, current = await self.store.add_revision(
-                task_id, self.owner, script, source, note, task["revision"]
+            outcome, current = await self._commit_to_store(
+                task_id, script, source, note, task["revision"]
             )
             if outcome == "added":
                 return _logged(current)
@@ -253,11 +317,16 @@ class SceneEditor:
         self, task_id: str, base: int, script: dict[str, Any], source: str, note: str
     ) -> dict[str, Any]:
         """Store `script` as the revision after `base`; 409 when another edit came first."""
-        outcome, current = await self.store.add_revision(
-            task_id, self.owner, script, source, note, base
-        )
+        outcome, current = await self._commit_to_store(task_id, script, source, note, base)
         if outcome == "added":
             return _logged(current)
+        if outcome == "conflict" and current is not None:
+            raise HTTPException(
+                409,
+                f"task {task_id!r} moved on to revision {current['revision']} while revision "
+                f"{base} was being rewritten; a rewrite is never stored over a script it did not "
+                "read: read the task and refine again",
+            )
         _refuse(task_id, outcome, current, base, base)  # a conflict: raised as if If-Match
         raise AssertionError("every outcome but `added` is refused")
 
@@ -282,6 +351,8 @@ def _refuse(
 ) -> None:
     """The error for a revision the store did not add; returns for a conflict that may be
     made again (no If-Match)."""
+    if outcome == "lost":
+        raise EditLost(task_id)
     if outcome == "missing" or current is None:
         raise not_found(task_id)
     if outcome == "not_completed":

@@ -14,7 +14,7 @@ import uuid
 import httpx
 import pytest
 
-from serve_app.protocol import ErrorResponse, RevisionList, TaskResponse
+from serve_app.protocol import EditList, EditResponse, ErrorResponse, RevisionList, TaskResponse
 
 pytestmark = pytest.mark.integration
 
@@ -22,6 +22,7 @@ ALICE = {"Authorization": "Bearer alice-key-for-tests"}
 BOB = {"Authorization": "Bearer bob-key-for-tests"}
 ADMIN = {"Authorization": "Bearer admin-key-for-tests"}
 BODY = {"prompt": "Street basketball at sunset", "num_scenes": 5, "duration_s": 30}
+WAIT = {"wait": "true"}  # the edit jobs (regenerate, a written insert, refine) answer 200 then
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def test_patch_regenerate_and_delete_each_make_a_revision_and_leave_the_rest(cli
     old_total, old_second = task["result"]["total_duration"], task["result"]["scenes"][1]
     assert patched["result"]["total_duration"] == old_total - old_second["duration"] + 9
 
-    regenerated = ok(client.post(f"{path}/3/regenerate", headers=ALICE))
+    regenerated = ok(client.post(f"{path}/3/regenerate", params=WAIT, headers=ALICE))
     assert regenerated["revision"] == 3 and regenerated["revision_source"] == "fallback"
     new_third, old_third = regenerated["result"]["scenes"][2], patched["result"]["scenes"][2]
     assert new_third["description"] != old_third["description"]
@@ -153,7 +154,7 @@ def test_inserting_a_given_and_a_written_scene(client, task):
         s["description"] for s in task["result"]["scenes"][1:]
     ]
     assert inserted["result"]["total_duration"] == task["result"]["total_duration"] + 4
-    written = ok(client.post(path, json={}, headers=ALICE))
+    written = ok(client.post(path, json={}, params=WAIT, headers=ALICE))
     assert written["revision_source"] == "fallback" and len(written["result"]["scenes"]) == 7
     assert written["result"]["scenes"][:6] == scenes
     shown = {s["description"] for s in scenes}
@@ -179,6 +180,8 @@ def test_refine_without_a_model_is_a_503_and_changes_nothing(client, task):
     assert response.status_code == 503
     assert "refine needs the model" in error_of(response)["message"]
     assert revisions(client, task["task_id"]) == [(1, "fallback")]
+    listed = client.get(f"/api/tasks/{task['task_id']}/edits", headers=ALICE)
+    assert listed.status_code == 200 and listed.json()["items"] == []  # nothing accepted
 
 
 @pytest.mark.parametrize(
@@ -190,6 +193,7 @@ def test_refine_without_a_model_is_a_503_and_changes_nothing(client, task):
         ("POST", "/scenes", {}),
         ("POST", "/refine", {"instruction": "x"}),
         ("GET", "/revisions", None),
+        ("GET", "/edits", None),
         ("GET", "?revision=1", None),
     ],
 )
@@ -272,3 +276,70 @@ def test_malformed_edit_requests_are_a_422_naming_the_field(
     assert response.status_code == 422, response.text
     assert [f["field"] for f in error_of(response)["fields"]] == [field]
     assert revisions(client, task["task_id"]) == [(1, "fallback")]
+
+
+def poll_edit(client, location: str, headers=ALICE) -> dict:
+    """The edit at `location` once finished (bounded: 120 polls, 0.25 s apart)."""
+    for _ in range(120):
+        response = client.get(location, headers=headers)
+        assert response.status_code == 200, response.text
+        edit = EditResponse.model_validate(response.json())
+        if edit.status in ("completed", "failed"):
+            return edit.model_dump(mode="json")
+        time.sleep(0.25)
+    raise AssertionError(f"{location} did not finish")
+
+
+def test_regenerate_is_a_job_accepted_with_202_and_a_location_to_poll(client, task):
+    task_id = task["task_id"]
+    response = client.post(
+        f"/api/tasks/{task_id}/scenes/4/regenerate",
+        json={"instruction": "a wider view"},
+        headers=ALICE,
+    )
+    assert response.status_code == 202, response.text
+    accepted = EditResponse.model_validate(response.json())
+    location = response.headers["Location"]
+    assert location == f"/api/tasks/{task_id}/edits/{accepted.edit_id}"
+    assert (accepted.kind, accepted.scene_number, accepted.instruction) == (
+        "regenerate",
+        4,
+        "a wider view",
+    )
+    assert accepted.status == "running" and accepted.revision is None
+    assert client.get(location, headers=BOB).status_code == 404  # another key's task
+    done = poll_edit(client, location)
+    assert done["status"] == "completed" and done["revision"] == 2
+    assert done["revision_source"] == "fallback" and done["attempts"] == 1
+    latest = ok(client.get(f"/api/tasks/{task_id}", headers=ALICE))
+    assert latest["revision"] == 2 and latest["revision_note"] == done["revision_note"]
+    assert scenes_but(latest, 4) == scenes_but(task, 4)
+    listed = EditList.model_validate(
+        client.get(f"/api/tasks/{task_id}/edits", headers=ALICE).json()
+    )
+    assert [item.edit_id for item in listed.items] == [accepted.edit_id]
+
+
+def test_an_idempotency_key_replays_the_edit_and_refuses_another_one(client, task):
+    path = f"/api/tasks/{task['task_id']}/scenes"
+    headers = {**ALICE, "Idempotency-Key": "edit-key-1"}
+    first = client.post(path, json={"position": 2}, params=WAIT, headers=headers)
+    assert ok(first)["revision"] == 2 and len(ok(first)["result"]["scenes"]) == 6
+    again = client.post(path, json={"position": 2}, headers=headers)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    replayed = EditResponse.model_validate(again.json())
+    assert replayed.status == "completed" and replayed.revision == 2
+    other = client.post(path, json={"position": 3}, headers=headers)
+    assert other.status_code == 422
+    assert [f["field"] for f in error_of(other)["fields"]] == ["header.idempotency-key"]
+    assert revisions(client, task["task_id"]) == [(1, "fallback"), (2, "fallback")]
+
+
+def test_a_job_from_a_stale_if_match_is_refused_at_once(client, task):
+    """A regeneration sent with a stale If-Match is a 409 before anything is stored."""
+    path = f"/api/tasks/{task['task_id']}/scenes"
+    ok(client.patch(f"{path}/1", json={"narration": "moved on"}, headers=ALICE))
+    stale = client.post(f"{path}/2/regenerate", params=WAIT, headers={**ALICE, "If-Match": '"1"'})
+    assert stale.status_code == 409 and "revision 2, not 1" in error_of(stale)["message"]
+    listed = client.get(f"/api/tasks/{task['task_id']}/edits", headers=ALICE).json()
+    assert listed["items"] == []

@@ -20,6 +20,7 @@ BODY = {
     "duration_s": 24,
     "visual_style": STYLE,
 }
+WAIT = {"wait": "true"}  # edit jobs answer 200 with the task once their revision is stored
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def test_regenerate_insert_and_refine_go_through_the_model_and_record_it(client)
     path = f"/api/tasks/{task_id}"
 
     asked = model_requests(client)
-    regenerated = ok(client.post(f"{path}/scenes/2/regenerate"))
+    regenerated = ok(client.post(f"{path}/scenes/2/regenerate", params=WAIT))
     assert model_requests(client) == asked + 1
     assert regenerated["revision"] == 2 and regenerated["revision_source"] == "llm"
     assert regenerated["revision_note"] == "scene 2 regenerated"
@@ -59,19 +60,21 @@ def test_regenerate_insert_and_refine_go_through_the_model_and_record_it(client)
     assert [after[i] for i in (0, 2, 3)] == [before[i] for i in (0, 2, 3)]
     assert regenerated["result"]["total_duration"] == task["result"]["total_duration"]
 
-    instructed = ok(client.post(f"{path}/scenes/3/regenerate", json={"instruction": "at night"}))
+    instructed = ok(
+        client.post(f"{path}/scenes/3/regenerate", json={"instruction": "at night"}, params=WAIT)
+    )
     assert instructed["revision_source"] == "llm" and "at night" in instructed["revision_note"]
     scenes = instructed["result"]["scenes"]
     assert [scenes[i] for i in (0, 1, 3)] == [after[i] for i in (0, 1, 3)]
     assert instructed["result"]["total_duration"] == sum(s["duration"] for s in scenes)
 
-    inserted = ok(client.post(f"{path}/scenes", json={"position": 1}))
+    inserted = ok(client.post(f"{path}/scenes", json={"position": 1}, params=WAIT))
     assert inserted["revision_source"] == "llm" and len(inserted["result"]["scenes"]) == 5
     assert inserted["result"]["scenes"][1:] == [
         {**s, "scene_number": s["scene_number"] + 1} for s in scenes
     ]
 
-    refined = ok(client.post(f"{path}/refine", json={"instruction": "more suspense"}))
+    refined = ok(client.post(f"{path}/refine", json={"instruction": "more suspense"}, params=WAIT))
     assert refined["revision"] == 5 and refined["revision_source"] == "llm"
     assert refined["revision_note"] == "refined: more suspense"
 
@@ -96,10 +99,22 @@ def test_without_constrained_decoding_the_random_model_fails_and_the_fallback_an
     with unconstrained.client(timeout=300) as client:
         task = ok(client.post("/api/tasks/", json=BODY, params={"wait": "true"}))
         path = f"/api/tasks/{task['task_id']}"
-        regenerated = ok(client.post(f"{path}/scenes/2/regenerate"))
+        regenerated = ok(client.post(f"{path}/scenes/2/regenerate", params=WAIT))
         assert regenerated["revision_source"] == "fallback"
         assert "(fallback: parse_failed:" in regenerated["revision_note"]
         before, after = task["result"]["scenes"], regenerated["result"]["scenes"]
         assert after[1]["description"] != before[1]["description"]
         assert [after[i] for i in (0, 2, 3)] == [before[i] for i in (0, 2, 3)]
+
+        # A refine has no fallback: the job fails, and ?wait=true answers its 503.
+        refined = client.post(f"{path}/refine", json={"instruction": "calmer"}, params=WAIT)
+        assert refined.status_code == 503, refined.text
+        assert "not a valid storyboard" in refined.json()["error"]["message"]
+        failed = client.get(refined.headers["Location"]).json()
+        assert (failed["kind"], failed["status"], failed["error_status"]) == (
+            "refine",
+            "failed",
+            503,
+        )
+        assert ok(client.get(path))["revision"] == 2  # nothing changed
         client.delete(path)

@@ -99,6 +99,13 @@ def with_scene(
     return rebuilt(script, scenes)
 
 
+def check_room(script: dict[str, Any]) -> None:
+    """SceneLimit when `script` cannot take another scene (it has MAX_SCENES)."""
+    count = len(script["scenes"])
+    if count >= MAX_SCENES:
+        raise SceneLimit(f"the script already has {count} scenes, the most it may have")
+
+
 def with_scene_inserted(
     script: dict[str, Any],
     position: int,
@@ -107,8 +114,7 @@ def with_scene_inserted(
 ) -> dict[str, Any]:
     """`script` with `scene` at `position` (1..n+1); the scenes from there on move one down."""
     scenes = list(script["scenes"])
-    if len(scenes) >= MAX_SCENES:
-        raise SceneLimit(f"the script already has {len(scenes)} scenes, the most it may have")
+    check_room(script)
     _check_characters(script, scene, field_prefix)
     scenes.insert(position - 1, scene)
     return rebuilt(script, scenes)
