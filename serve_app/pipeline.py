@@ -3,6 +3,11 @@ the reply, self-repair once, else fall back (the processor's fallback when the r
 unusable; a local one when the model side is down, failing or past the deadline).
 
 Every path ends in a valid VideoScript; `source` and `fallback_reason` say which path it was.
+
+A task's script is generated through the model's streaming call (`chat_stream`, the same engine
+batches as `chat`) when the runner watches it (a ReplyWatcher): each piece of the reply moves
+the token count, and each scene the reply completes (storyboard/partial.py, normalized as the
+parser will: storyboard/parser.py DraftScenes) is handed to the watcher as it appears.
 """
 
 from __future__ import annotations
@@ -12,13 +17,16 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ray.serve.handle import DeploymentHandle
 
 from deployments.engine import GenerationRequest, ModelNotAvailable
+from deployments.engine.base import TextDelta
 from deployments.storyboard.constants import LLM_SOURCES
 from deployments.storyboard.fallback import fallback_script_json, fallback_template
+from deployments.storyboard.parser import DraftScenes
+from deployments.storyboard.partial import PartialScenes
 from deployments.storyboard.prompts import (
     TEMPLATE_VERSION,
     build_messages,
@@ -69,12 +77,18 @@ class ScriptPipeline:
         return None
 
     async def write_script(
-        self, request: ScriptRequest, on_stage: StageCallback | None = None
+        self,
+        request: ScriptRequest,
+        on_stage: StageCallback | None = None,
+        watcher: ReplyWatcher | None = None,
     ) -> dict[str, Any]:
         """The outcome the task store keeps (script, source, fallback_reason, timings), from the
         model when it gives a valid script, else from the fallback. `on_stage` hears each
-        stage as it starts (generating, parsing, repairing, writing_fallback)."""
-        written = await self._write_script(request, on_stage or _ignore_stage)
+        stage as it starts (generating, parsing, repairing, writing_fallback); a `watcher`
+        hears the stages too, and the reply as it is generated (tokens, completed scenes)."""
+        if watcher is not None:
+            on_stage = watcher.enter
+        written = await self._write_script(request, on_stage or _ignore_stage, watcher)
         if self.cache is not None and written["source"] != "fallback":
             self.cache.put(self._cache_key(request), written)  # a fallback may be an outage
         record_script(written)
@@ -121,13 +135,14 @@ class ScriptPipeline:
         )
 
     async def _write_script(
-        self, request: ScriptRequest, on_stage: StageCallback
+        self, request: ScriptRequest, on_stage: StageCallback, watcher: ReplyWatcher | None
     ) -> dict[str, Any]:
         progress = LLMProgress()
         try:
             # One deadline over the whole LLM path: a hung processor must not hold a task either.
             return await asyncio.wait_for(
-                self._ask_the_model(request, progress, on_stage), self.generation_timeout_s
+                self._ask_the_model(request, progress, on_stage, watcher),
+                self.generation_timeout_s,
             )
         except TimeoutError:
             reason = f"timeout: no valid LLM script within {self.generation_timeout_s:g} s"
@@ -147,7 +162,11 @@ class ScriptPipeline:
         return fallback_outcome(request, None, reason, progress)
 
     async def _ask_the_model(
-        self, request: ScriptRequest, progress: LLMProgress, on_stage: StageCallback
+        self,
+        request: ScriptRequest,
+        progress: LLMProgress,
+        on_stage: StageCallback,
+        watcher: ReplyWatcher | None,
     ) -> dict:
         """The model's script, after at most one repair turn; UnusableReplies otherwise."""
         system_prompt = request.system_prompt or self.settings.system_prompt  # the request's wins
@@ -155,7 +174,11 @@ class ScriptPipeline:
         for attempt, source in enumerate(self.sources):
             on_stage(TaskStage.GENERATING if attempt == 0 else TaskStage.REPAIRING)
             started = time.perf_counter()
-            reply = await self._chat(generation)
+            if watcher is None:
+                reply = await self._chat(generation)
+            else:
+                feed = ReplyFeed(watcher, request, generation.max_new_tokens)
+                reply = await self._chat_streamed(generation, feed)
             progress.generation_s += time.perf_counter() - started
             last_attempt = attempt == len(self.sources) - 1
             on_stage(TaskStage.PARSING)
@@ -199,8 +222,56 @@ class ScriptPipeline:
             response.cancel()
             raise
 
+    async def _chat_streamed(
+        self, generation: GenerationRequest, feed: Callable[[TextDelta], None]
+    ) -> Any:
+        """`_chat` through the streaming call: `feed` hears each piece of the reply; the
+        result (whose text is the pieces' concatenation) as `_chat` gives it."""
+        pieces = self.chat.options(stream=True).chat_stream.remote(generation)
+        result = None
+        try:
+            async for item in pieces:
+                if isinstance(item, TextDelta):
+                    feed(item)
+                else:
+                    result = item
+        except asyncio.CancelledError:
+            pieces.cancel()  # the row stops at its next token
+            raise
+        if result is None:
+            raise RuntimeError("the model's stream ended without a result")
+        return result
+
 
 StageCallback = Callable[[TaskStage], None]
+
+
+class ReplyWatcher(Protocol):
+    """Who follows a task's generation (serve_app/task_progress.py ProgressReporter)."""
+
+    def enter(self, stage: TaskStage) -> None: ...
+
+    def tokens(self, generated_in_stage: int, token_budget: int) -> None: ...
+
+    def scene(self, scene: dict[str, Any]) -> None: ...
+
+
+class ReplyFeed:
+    """One reply's pieces → the watcher: the token count, and each scene once it is complete
+    (normalized as the parser will; its duration is the model's until the script is whole)."""
+
+    def __init__(self, watcher: ReplyWatcher, request: ScriptRequest, token_budget: int):
+        self.watcher = watcher
+        self.token_budget = token_budget
+        self.partial = PartialScenes()
+        self.draft = DraftScenes(request)
+
+    def __call__(self, delta: TextDelta) -> None:
+        self.watcher.tokens(delta.completion_tokens, self.token_budget)
+        for raw in self.partial.feed(delta.text):
+            scene = self.draft.add(raw)
+            if scene is not None:
+                self.watcher.scene(scene.model_dump(mode="json"))
 
 
 def _ignore_stage(stage: TaskStage) -> None:

@@ -6,6 +6,12 @@ ProgressReporter turns them into a progress 0–100 that never goes back and wri
 `task_progress_interval_s`, never two writes of one task at a time (the newest state wins; a
 write that fails is logged and the next one carries on). The store refuses a write that would
 lower the stored progress, so a late write cannot undo a later one.
+
+It also keeps the draft: the scenes of the reply being generated, completed so far
+(`{"draft": n, "scenes": [...]}`, written with the progress, under the same throttle). Each
+reply the task begins (generating, the repair turn, an adopted task's new attempt) is a new
+draft with a higher `n` and no scenes yet, so a stream can tell a new reply from more scenes of
+the one it follows.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from serve_app.protocol import TaskStage
 
@@ -36,7 +43,10 @@ TOKEN_BANDS: dict[TaskStage, tuple[int, int]] = {
     TaskStage.REPAIRING: (75, 94),
 }
 
-ProgressWrite = Callable[[int, str, int], Awaitable[object]]  # progress, stage, tokens
+# progress, stage, tokens, the draft when it changed since the last write (else None)
+ProgressWrite = Callable[[int, str, int, dict[str, Any] | None], Awaitable[object]]
+# The stages that begin a new reply of the model (a new draft).
+REPLY_STAGES = frozenset(TOKEN_BANDS)
 
 
 def progress_for(stage: TaskStage, tokens_in_stage: int, token_budget: int) -> int:
@@ -52,12 +62,18 @@ def progress_for(stage: TaskStage, tokens_in_stage: int, token_budget: int) -> i
 class ProgressReporter:
     """One task's progress, written through `write` (throttled, one write at a time)."""
 
-    def __init__(self, write: ProgressWrite, min_interval_s: float, progress: int = 0):
+    def __init__(
+        self, write: ProgressWrite, min_interval_s: float, progress: int = 0, draft: int = 0
+    ):
+        """`progress`, `draft`: where the task's row stands (an adopted task's go on)."""
         self._write = write
         self.min_interval_s = min_interval_s
         self.progress = progress
         self.stage = TaskStage.QUEUED
         self.generated_tokens = 0  # all attempts
+        self.draft = draft
+        self.scenes: list[dict[str, Any]] = []
+        self._draft_dirty = False
         self._tokens_before_stage = 0
         self._dirty = False
         self._urgent = asyncio.Event()
@@ -69,6 +85,10 @@ class ProgressReporter:
         """The pipeline moved to `stage`: written as soon as no other write is in flight."""
         self.stage = stage
         self._tokens_before_stage = self.generated_tokens
+        if stage in REPLY_STAGES:
+            self.draft += 1
+            self.scenes = []
+            self._draft_dirty = True
         self._advance(STAGE_PROGRESS[stage])
         self._urgent.set()
         self._schedule()
@@ -78,6 +98,16 @@ class ProgressReporter:
         self.generated_tokens = self._tokens_before_stage + generated_in_stage
         self._advance(progress_for(self.stage, generated_in_stage, token_budget))
         self._schedule()
+
+    def scene(self, scene: dict[str, Any]) -> None:
+        """The reply being generated completed its next scene (written with the next write)."""
+        self.scenes.append(scene)
+        self._draft_dirty = True
+        self._dirty = True
+        self._schedule()
+
+    def draft_state(self) -> dict[str, Any]:
+        return {"draft": self.draft, "scenes": list(self.scenes)}
 
     async def close(self) -> None:
         """Stop writing (the task's final state is stored by the runner)."""
@@ -103,8 +133,11 @@ class ProgressReporter:
             self._dirty = False
             self._urgent.clear()
             self._last_write = time.monotonic()
+            draft = self.draft_state() if self._draft_dirty else None
+            self._draft_dirty = False
             try:
-                await self._write(self.progress, self.stage.value, self.generated_tokens)
+                await self._write(self.progress, self.stage.value, self.generated_tokens, draft)
                 self.writes += 1
             except Exception as error:  # progress is advisory: the task goes on
+                self._draft_dirty = self._draft_dirty or draft is not None  # the next one tries
                 logger.warning("could not record progress: %r", error)

@@ -276,7 +276,8 @@ class TaskRunner:
         started = await self.store.start(task_id, self.worker_id, self.lease_s)
         if started is None:
             return None  # deleted, or finished by another worker meanwhile
-        return await self._run(task_id, request, progress=started["progress"])
+        draft = (started.get("draft") or {}).get("draft", 0)
+        return await self._run(task_id, request, progress=started["progress"], draft=draft)
 
     async def _run(
         self,
@@ -284,18 +285,20 @@ class TaskRunner:
         request: ScriptRequest,
         stored: asyncio.Future | None = None,
         progress: int = 0,
+        draft: int = 0,
     ) -> dict[str, Any] | None:
         """Run a task this worker holds the lease of to its end; the finished task, or None
         when it was gone meanwhile. `stored`: the call writing the task's row, if in flight;
-        `progress`: where the task's row stands (an adopted task's never goes back)."""
+        `progress`, `draft`: where the task's row stands (an adopted task's never go back)."""
         lease = asyncio.create_task(self._keep_lease(task_id))
         reporter = ProgressReporter(
             functools.partial(self._write_progress, task_id, stored),
             self.progress_interval_s,
             progress,
+            draft,
         )
         try:
-            result = await self.pipeline.write_script(request, reporter.enter)
+            result = await self.pipeline.write_script(request, watcher=reporter)
             if stored is not None:
                 await stored
             await reporter.close()
@@ -330,12 +333,13 @@ class TaskRunner:
         progress: int,
         stage: str,
         generated_tokens: int,
+        draft: dict[str, Any] | None,
     ) -> bool:
         """One progress write (ProgressReporter throttles them); after the row exists."""
         if stored is not None:
             await asyncio.shield(stored)
         return await self.store.call(
-            "set_progress", task_id, self.worker_id, progress, stage, generated_tokens
+            "set_progress", task_id, self.worker_id, progress, stage, generated_tokens, draft
         )
 
     def notify_finished(self, task: dict[str, Any] | None) -> None:

@@ -10,6 +10,7 @@ tests.
 import asyncio
 import collections
 import contextlib
+import time
 
 import pytest
 from sqlalchemy import create_engine
@@ -17,19 +18,52 @@ from sqlalchemy import create_engine
 from deployments.engine import ModelNotAvailable, StaticBatchingEngine, results_or_raise
 from deployments.script_processor import ScriptProcessor
 from deployments.storyboard.fallback import fallback_template
-from deployments.storyboard.models import ScriptRequest, VideoScript
+from deployments.storyboard.models import Scene, ScriptRequest, VideoScript
 from serve_app.config import Settings
 from serve_app.pipeline import ScriptPipeline
 from serve_app.task_store import TaskStore
 from serve_app.tasks import TaskRunner
 
 
+class LocalStream:
+    """A streamed response: iterate it with `async for`; `cancel()` as Serve's has it."""
+
+    def __init__(self, items):
+        self._items = items
+        self.cancelled = False
+
+    def __aiter__(self):
+        return self._items.__aiter__()
+
+    def cancel(self):
+        self.cancelled = True
+
+
 class LocalHandle:
-    """`handle.method.remote(...)` on an in-process object, like a Serve DeploymentHandle."""
+    """`handle.method.remote(...)` on an in-process object, like a Serve DeploymentHandle;
+    `handle.options(stream=True).method.remote(...)` for an async generator method."""
 
     def __init__(self, target):
         self._target = target
         self.calls: collections.Counter = collections.Counter()
+
+    def options(self, stream: bool = False):
+        assert stream, "only stream=True is used"
+        target, calls = self._target, self.calls
+
+        class Streamed:
+            def __getattr__(self, name):
+                method = getattr(target, name)
+
+                class Method:
+                    @staticmethod
+                    def remote(*args) -> LocalStream:
+                        calls[name] += 1
+                        return LocalStream(method(*args))
+
+                return Method
+
+        return Streamed()
 
     def __getattr__(self, name):
         method = getattr(self._target, name)
@@ -60,6 +94,26 @@ class LocalChat:
     def chat(self, request):
         self.calls += 1
         return results_or_raise(self.engine.generate([request]))[0]
+
+    async def chat_stream(self, request):
+        """As ChatGLMDeployment.chat_stream: each TextDelta as the engine's thread makes it,
+        then the result."""
+        self.calls += 1
+        loop = asyncio.get_running_loop()
+        deltas: asyncio.Queue = asyncio.Queue()
+
+        def sink(delta):
+            loop.call_soon_threadsafe(deltas.put_nowait, delta)
+
+        work = loop.run_in_executor(None, self.engine.generate, [request], None, [sink])
+        while not (work.done() and deltas.empty()):
+            getting = asyncio.ensure_future(deltas.get())
+            await asyncio.wait({getting, work}, return_when=asyncio.FIRST_COMPLETED)
+            if getting.done():
+                yield getting.result()
+            else:
+                getting.cancel()
+        yield results_or_raise(work.result())[0]
 
 
 async def build_pipeline(settings: Settings) -> ScriptPipeline:
@@ -182,21 +236,37 @@ def build_runner(
     return TaskRunner(store, pipeline, settings), store
 
 
-def test_a_task_costs_one_store_call_to_accept_and_one_to_finish(tiny_model_dir, tmp_path):
-    settings = Settings(model_path=str(tiny_model_dir), max_new_tokens=16, self_repair=False)
+def test_a_task_costs_one_store_call_to_accept_one_to_finish_and_bounded_progress_writes(
+    tiny_model_dir, tmp_path
+):
+    settings = Settings(
+        model_path=str(tiny_model_dir),
+        max_new_tokens=16,
+        self_repair=False,
+        task_progress_interval_s=0.2,
+    )
 
     async def run_one():
         runner, store = build_runner(settings, tmp_path)
+        started = time.monotonic()
         task = await runner.submit(REQUEST)
         stored_when_accepted = store._target.get(task["task_id"])
-        return task, stored_when_accepted, await runner.wait(task["task_id"], 60), runner, store
+        finished = await runner.wait(task["task_id"], 60)
+        return task, stored_when_accepted, finished, runner, store, time.monotonic() - started
 
-    task, stored_when_accepted, finished, runner, store = asyncio.run(run_one())
+    task, stored_when_accepted, finished, runner, store, elapsed = asyncio.run(run_one())
     assert stored_when_accepted is not None and stored_when_accepted["attempts"] == 1
     assert task["status"] == "running" and task["worker_id"] == runner.worker_id
     assert finished == store._target.get(task["task_id"])
     assert finished["status"] == "completed" and finished["attempts"] == 1
+    progress_writes = store.calls.pop("set_progress")
     assert store.calls == {"create_running": 1, "complete": 1}
+    # Progress: the stages (generating, parsing, writing_fallback), coalesced when one comes
+    # while another is being written, and token counts at most every interval between them.
+    stages = 3
+    assert 1 <= progress_writes <= stages + elapsed / settings.task_progress_interval_s + 1
+    # The model was asked once, through the streaming call.
+    assert runner.pipeline.chat.calls == {"chat_stream": 1}
     # The prompt is built locally; the one parse call also brings the fallback back.
     assert runner.pipeline.processor.calls == {"parse": 1}
     assert finished["source"] == "fallback" and finished["fallback_reason"].startswith("parse")
@@ -249,6 +319,11 @@ class SlowChat(LocalChat):
         await asyncio.sleep(1)
         return super().chat(request)
 
+    async def chat_stream(self, request):
+        await asyncio.sleep(1)
+        async for item in super().chat_stream(request):
+            yield item
+
 
 def test_a_task_the_store_could_not_accept_is_refused_and_not_run(tiny_model_dir, tmp_path):
     settings = Settings(model_path=str(tiny_model_dir), max_new_tokens=16)
@@ -268,3 +343,63 @@ def test_a_task_the_store_could_not_accept_is_refused_and_not_run(tiny_model_dir
     assert runner.unfinished == 0 and chat.calls == 0  # the model call was cancelled
     assert runner.pipeline.processor.calls["parse"] == 0
     assert TaskStore(tmp_path / "tasks.db").list_tasks(None, 0, 10) == ([], 0)
+
+
+class RecordingWatcher:
+    """A ReplyWatcher that keeps what it heard."""
+
+    def __init__(self):
+        self.heard: list[tuple] = []
+
+    def enter(self, stage):
+        self.heard.append(("stage", stage.value))
+
+    def tokens(self, generated, budget):
+        self.heard.append(("tokens", generated, budget))
+
+    def scene(self, scene):
+        self.heard.append(("scene", scene))
+
+
+def without_duration(scene: dict) -> dict:
+    return {key: value for key, value in scene.items() if key != "duration"}
+
+
+def test_a_watched_task_hears_tokens_and_each_scene_of_the_reply_as_the_parser_makes_it(
+    tiny_model_dir,
+):
+    # EOS ignored: the reply runs to the budget, long enough for whole scenes (2 of the tiny
+    # model's greedy reply) and cut inside the next one, which the parser then repairs.
+    settings = Settings(
+        model_path=str(tiny_model_dir),
+        max_new_tokens=400,
+        bench_ignore_eos=True,
+        self_repair=False,
+        cache_enabled=False,
+    )
+    watcher = RecordingWatcher()
+
+    async def write():
+        pipeline = await build_pipeline(settings)
+        return pipeline, await pipeline.write_script(REQUEST, watcher=watcher)
+
+    pipeline, outcome = asyncio.run(write())
+    assert outcome["source"] == "llm", outcome["fallback_reason"]
+    assert pipeline.chat.calls == {"chat_stream": 1}
+    stages = [heard[1] for heard in watcher.heard if heard[0] == "stage"]
+    assert stages == ["generating", "parsing"]
+    tokens = [heard[1] for heard in watcher.heard if heard[0] == "tokens"]
+    assert tokens == sorted(tokens) and len(tokens) > 10 and tokens[-1] == 400
+    assert {heard[2] for heard in watcher.heard if heard[0] == "tokens"} == {400}
+    scenes = [heard[1] for heard in watcher.heard if heard[0] == "scene"]
+    final = outcome["script"]["scenes"]
+    assert 1 <= len(scenes) <= len(final)
+    # Each scene as the finished script has it, but for the duration (shared out to the total
+    # once the script is whole), which is the model's, within the scene length range.
+    expected = final[: len(scenes)]
+    assert [without_duration(s) for s in scenes] == [without_duration(s) for s in expected]
+    for scene in scenes:
+        Scene.model_validate(scene)
+    # Every scene came while the reply was still being generated.
+    last_scene = max(i for i, heard in enumerate(watcher.heard) if heard[0] == "scene")
+    assert watcher.heard[last_scene + 1][0] == "tokens"

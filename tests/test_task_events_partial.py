@@ -7,8 +7,11 @@ import random
 
 import pytest
 
+from deployments.storyboard.constants import MAX_SCENE_SECONDS
 from deployments.storyboard.fallback import fallback_script_json
+from deployments.storyboard.lengths import planned_duration
 from deployments.storyboard.models import ScriptRequest
+from deployments.storyboard.parser import DraftScenes, parse_script
 from deployments.storyboard.partial import PartialScenes
 
 
@@ -63,3 +66,35 @@ def test_only_the_top_level_scenes_array_counts_and_an_unfinished_scene_is_not_g
     partial = PartialScenes()
     assert partial.feed(text) == [{"scene_number": 1}]
     assert partial.feed('mber": 2}]}') == [{"scene_number": 2}]
+
+
+def test_draft_scenes_are_the_parsers_scenes_but_for_their_durations():
+    request = ScriptRequest(
+        prompt="制作一段关于森林探险的短视频",
+        num_scenes=4,
+        visual_style="watercolor",
+        characters=[{"name": "Lin", "description": "a girl in a red raincoat"}],
+    )
+    script = fallback_script_json(request)
+    # as a model might write it: no look yet, its own durations, one scene with a bad camera
+    for scene in script["scenes"]:
+        scene["visual_prompt"] = "forest trail, morning light"
+        scene["duration"] = 99
+    script["scenes"][1]["camera"] = "手持"
+    text = json.dumps(script, ensure_ascii=False)
+    partial, draft = PartialScenes(), DraftScenes(request)
+    drafted = [draft.add(raw) for piece in text for raw in partial.feed(piece)]
+    final = parse_script(text, request).scenes
+    assert len(drafted) == len(final) == 4
+    for made, parsed in zip(drafted, final, strict=True):
+        assert made.model_dump(exclude={"duration"}) == parsed.model_dump(exclude={"duration"})
+        assert made.duration == MAX_SCENE_SECONDS  # the model's 99, clamped
+    assert "watercolor" in final[0].visual_prompt
+    assert sum(scene.duration for scene in final) == planned_duration(None, 4)
+
+
+def test_a_draft_scene_without_a_description_is_skipped_as_the_parser_skips_it():
+    draft = DraftScenes(None)
+    assert draft.add({"camera": "wide shot", "duration": 5}) is None
+    assert draft.add("not a scene object") is not None  # a bare string is a description
+    assert draft.add({"description": "雨中的森林", "duration": 5}).scene_number == 2

@@ -56,7 +56,7 @@ class HeldPipeline:
     def script_at_hand(self, request):
         return None
 
-    async def write_script(self, request, on_stage=None):
+    async def write_script(self, request, on_stage=None, watcher=None):
         self.started += 1
         try:
             await self.release.wait()

@@ -17,27 +17,28 @@ def apply_look(script: VideoScript, request: ScriptRequest) -> VideoScript:
     """`script` echoing the request's aspect ratio, visual style and characters, each scene
     naming the characters in it (those it listed or names in its text) and its visual prompt
     carrying them and the style. Applying it twice changes nothing more."""
-    scenes = []
-    for scene in script.scenes:
-        present = characters_in(scene, request.characters)
-        scenes.append(
-            scene.model_copy(
-                update={
-                    "characters": [character.name for character in present],
-                    "visual_prompt": visual_prompt_with_look(
-                        scene.visual_prompt, present, request.visual_style
-                    ),
-                }
-            )
-        )
     return VideoScript(
         title=script.title,
         language=script.language,
         total_duration=script.total_duration,
-        scenes=scenes,
+        scenes=[scene_with_look(scene, request) for scene in script.scenes],
         aspect_ratio=request.aspect_ratio,
         visual_style=request.visual_style,
         characters=list(request.characters),
+    )
+
+
+def scene_with_look(scene: Scene, request: ScriptRequest) -> Scene:
+    """One scene as `apply_look` leaves it: naming the characters in it, its visual prompt
+    carrying them and the request's visual style."""
+    present = characters_in(scene, request.characters)
+    return scene.model_copy(
+        update={
+            "characters": [character.name for character in present],
+            "visual_prompt": visual_prompt_with_look(
+                scene.visual_prompt, present, request.visual_style
+            ),
+        }
     )
 
 

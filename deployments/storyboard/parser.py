@@ -39,7 +39,7 @@ from deployments.storyboard.lengths import (
     scene_length_problem,
     share_duration,
 )
-from deployments.storyboard.look import apply_look
+from deployments.storyboard.look import apply_look, scene_with_look
 from deployments.storyboard.models import Scene, ScriptRequest, VideoScript
 
 TITLE_FROM_TEXT_CHARS = 30
@@ -287,24 +287,8 @@ def _normalize(
     scenes: list[Scene] = []
     previous_camera: Camera | None = None
     for number, (scene, duration) in enumerate(zip(fields, durations, strict=True), start=1):
-        camera = camera_from_text(scene["camera"]) if scene["camera"] else None
-        camera = camera or _next_camera(previous_camera, number)
-        try:
-            scenes.append(
-                Scene(
-                    scene_number=number,
-                    description=scene["description"],
-                    duration=duration,
-                    camera=camera,
-                    action=scene["action"] or scene["description"],
-                    narration=scene["narration"],
-                    visual_prompt=_english_visual_prompt(scene, camera, request),
-                    characters=_known_names(scene["characters"], request),
-                )
-            )
-        except ValidationError as error:
-            raise ScriptParseError(f"scene {number}: {_first_problem(error)}") from None
-        previous_camera = camera
+        scenes.append(_scene(scene, number, duration, previous_camera, request))
+        previous_camera = scenes[-1].camera
     title = _text(_first_value(container, TITLE_KEYS)) or _title_from(request, fields)
     try:
         return VideoScript(
@@ -316,6 +300,60 @@ def _normalize(
         )
     except ValidationError as error:
         raise ScriptParseError(_first_problem(error)) from None
+
+
+def _scene(
+    fields: dict[str, Any],
+    number: int,
+    duration: float,
+    previous_camera: Camera | None,
+    request: ScriptRequest | None,
+) -> Scene:
+    camera = camera_from_text(fields["camera"]) if fields["camera"] else None
+    camera = camera or _next_camera(previous_camera, number)
+    try:
+        return Scene(
+            scene_number=number,
+            description=fields["description"],
+            duration=duration,
+            camera=camera,
+            action=fields["action"] or fields["description"],
+            narration=fields["narration"],
+            visual_prompt=_english_visual_prompt(fields, camera, request),
+            characters=_known_names(fields["characters"], request),
+        )
+    except ValidationError as error:
+        raise ScriptParseError(f"scene {number}: {_first_problem(error)}") from None
+
+
+class DraftScenes:
+    """Scenes of a reply still being generated, each normalized as `parse_script` will
+    normalize it, as far as one scene allows: numbered by position, camera, action, English
+    visual prompt, characters and the request's look as in the final script. Only `duration`
+    may differ: the model's value (clamped to the scene length range) until the whole script
+    is there and the durations are shared out to add up to the total."""
+
+    def __init__(self, request: ScriptRequest | None):
+        self.request = request
+        self.scenes: list[Scene] = []
+
+    def add(self, raw: Any) -> Scene | None:
+        """The next scene from one raw scene object; None when it holds no usable scene (the
+        final parse skips it too, or fails)."""
+        fields = _scene_fields(raw)
+        if not fields["description"] or len(self.scenes) >= MAX_SCENES:
+            return None
+        given = fields["duration"]
+        duration = round(_clamp_seconds(DEFAULT_SCENE_SECONDS if given is None else given), 1)
+        previous = self.scenes[-1].camera if self.scenes else None
+        try:
+            scene = _scene(fields, len(self.scenes) + 1, duration, previous, self.request)
+        except ScriptParseError:
+            return None
+        if self.request is not None:
+            scene = scene_with_look(scene, self.request)
+        self.scenes.append(scene)
+        return scene
 
 
 def _scene_fields(raw: Any) -> dict[str, Any]:
