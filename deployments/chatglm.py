@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ray import serve
+from ray.serve.exceptions import RayServeException
 
 from deployments.config import ChatGLMConfig
 from deployments.engine import (
@@ -261,10 +262,19 @@ class ChatGLMDeployment:
         engine = "continuous" if self.continuous else "static"
         return {
             "engine": engine,
-            "replica_id": serve.get_replica_context().replica_id.unique_id,
+            "replica_id": _replica_id(),
             **self.engine.status(),
             "batching": self.batching.model_dump(),
         }
 
     def check_health(self) -> None:
         self.engine.check_health()
+
+
+def _replica_id() -> str | None:
+    """This replica's id for the aggregated status; None when the class runs outside Serve
+    (tests and tools build it directly)."""
+    try:
+        return serve.get_replica_context().replica_id.unique_id
+    except RayServeException:
+        return None
