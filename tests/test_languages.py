@@ -20,9 +20,18 @@ from deployments.storyboard.content import DATA_DIR, ContentError
 from deployments.storyboard.exports.subtitles import narration_lines
 from deployments.storyboard.fallback import build_fallback_script
 from deployments.storyboard.fallback.builder import choose_genre
+from deployments.storyboard.fallback.glossary import BY_LANGUAGE, GLOSSARY
+from deployments.storyboard.fallback.keywords import extract_terms, prompt_language
 from deployments.storyboard.fallback.library import load_genres
+from deployments.storyboard.fallback.terms import typed_terms
 from deployments.storyboard.language import east_asian_count
-from deployments.storyboard.languages import LANGUAGES, detect_language, load_languages
+from deployments.storyboard.languages import (
+    LANGUAGES,
+    MIN_LATIN_EVIDENCE,
+    detect_language,
+    latin_scores,
+    load_languages,
+)
 from deployments.storyboard.models import ScriptRequest
 from deployments.storyboard.narration import (
     budget_unit,
@@ -32,7 +41,7 @@ from deployments.storyboard.narration import (
 )
 from deployments.storyboard.parser import parse_script
 from deployments.storyboard.prompts import build_messages, script_json_schema
-from deployments.storyboard.quality import quality_report, score_script
+from deployments.storyboard.quality import quality_report, score_script, slot_misfits
 from deployments.storyboard.styles import load_styles
 
 DATA = Path(__file__).parent / "data"
@@ -115,10 +124,16 @@ def test_the_fallback_meets_the_quality_bar_in_each_language(language: str):
         assert metrics.distinct_cameras >= min(metrics.scenes, 3), case
         assert choose_genre(case["prompt"]).name == case["genre"], case
         coverage.append(metrics.keyword_coverage)
-    # zh/en hold 0.9 on their set (test_quality.py); see docs/SCRIPTS.md "Languages" for why
-    # the lexicon-less languages are held to 0.85.
-    assert statistics.mean(coverage) >= 0.85, coverage
+    # zh/en's bar (test_quality.py): mean 0.9, none under 0.5. Spanish is held to 0.85: its set
+    # names more words than its genres' short arcs have slots of their kinds (entrenamiento, an
+    # activity, where sports writes only its subject; niños, a person, where education has no
+    # person slot; rascacielos, a second object, where a 5-scene city arc has one) and a word
+    # of another kind would misread there (docs/SCRIPTS.md "Languages").
+    assert statistics.mean(coverage) >= COVERAGE_BAR[language], coverage
     assert min(coverage) >= 0.5, coverage
+
+
+COVERAGE_BAR = {"ja": 0.9, "ko": 0.9, "es": 0.85, "fr": 0.9, "de": 0.9}
 
 
 @pytest.mark.parametrize("language", SCRIPT_LANGUAGES)
@@ -187,11 +202,23 @@ def test_auto_detection_accuracy_table():
     ("text", "language"),
     [("東京の夜のvlog", "ja"), ("关于AI的视频", "zh"), ("서울 vlog", "ko"),
      ("Ein Tag am Meer", "de"), ("Un día en el mar", "es"), ("Une journée à la mer", "fr"),
-     ("A day at the sea", "en"),
-     ("12345", "en")],
+     ("A day at the sea", "en"), ("Le marché de Lyon", "fr"), ("El gato", "es"),
+     ("12345", "en"),
+     # Too little to tell: the default (English), not a guess.
+     ("O", "en"), ("Un", "en"), ("La", "en"), ("Die", "en"), ("Le chat", "en"), ("Paris", "en"),
+     ("Sushi", "en")],
 )  # fmt: skip
 def test_detect_language(text: str, language: str):
     assert detect_language(text) == language
+
+
+def test_thin_evidence_falls_back_to_the_default_language():
+    assert detect_language("O", default="fr") == "fr"
+    assert detect_language("Le chat", default="de") == "de"
+    assert latin_scores("O")["es"] > 0  # some evidence, but under the bar
+    assert max(latin_scores("O").values()) < MIN_LATIN_EVIDENCE
+    assert detect_language("Un día en el mar", default="fr") == "es"  # enough: not the default
+    assert detect_language("東京の夜", default="en") == "ja"  # scripts are never thin
 
 
 def test_a_genre_without_a_language_fails_naming_file_and_key(tmp_path: Path):
@@ -225,6 +252,68 @@ def test_a_missing_language_file_fails(tmp_path: Path):
         ContentError, match=r"ko.yaml: prompts.user: .*missing field\(s\) \['rate'\]"
     ):
         load_languages(copy)
+
+
+KYOTO = "京都の紅葉を巡る旅の動画を作って"
+
+
+def test_the_glossary_types_each_languages_words():
+    terms = {term.written("ja"): term for term in typed_terms(KYOTO)}
+    assert (terms["京都"].kind, terms["京都"].en, terms["京都"].name) == ("place", "Kyoto", True)
+    assert (terms["紅葉"].kind, terms["紅葉"].en) == ("object", "autumn leaves")
+    cases = {
+        ("서울 야경을 담은 도시 영상", "서울"): ("place", "Seoul"),
+        ("우리 집 고양이의 하루", "고양이"): ("creature", "cat"),  # 고양이 keeps its 이
+        ("Un día con mis perros", "perros"): ("creature", "dog"),  # plural
+        ("Viaje de fin de semana", "fin de semana"): ("season", "weekend"),  # a phrase
+        ("Le marché de Lyon", "Lyon"): ("place", "Lyon"),
+        ("Eine Läuferin im Wald", "Läuferin"): ("person", "runner"),  # feminine
+        ("マラソン大会に挑む市民ランナー", "市民ランナー"): ("person", "amateur runner"),
+        ("Ein Schokoladenkuchen aus der Küche", "Schokoladenkuchen"): ("food", "cake"),  # its head
+    }
+    for (prompt, word), (kind, english) in cases.items():
+        found = {term.written(prompt_language(prompt)): term for term in typed_terms(prompt)}
+        assert (found[word].kind, found[word].en) == (kind, english), (prompt, found)
+
+
+def test_the_glossary_has_the_common_words_in_every_language():
+    for language in NEW:
+        words = BY_LANGUAGE[language]
+        assert len(words) >= 350, language
+        # every entry that names a place with a name has it in every language
+    named = [e for e in GLOSSARY.entries if e.en[:1].isupper() and e.kind == "place"]
+    assert all(e.word(language) for e in named for language in NEW), [
+        e.en for e in named if not all(e.word(language) for language in NEW)
+    ]
+
+
+def test_a_prompts_words_reach_lines_and_visuals_in_any_language():
+    """Kyoto, not "a faraway town"; 紅葉 fills an object slot, never a place slot."""
+    for language, kyoto in {"ja": "京都", "es": "Kioto", "ko": "교토", "de": "Kyoto"}.items():
+        request = ScriptRequest(prompt=KYOTO, language=language, duration_s=30, num_scenes=5)
+        script = build_fallback_script(request)
+        visuals = " ".join(scene.visual_prompt for scene in script.scenes)
+        assert "Kyoto" in visuals and "autumn leaves" in visuals, visuals
+        assert "faraway" not in visuals
+        assert kyoto in script.title, script.title
+        assert slot_misfits(request, script) == [], language
+    ja = build_fallback_script(ScriptRequest(prompt=KYOTO, duration_s=30, num_scenes=5))
+    assert not any("紅葉では" in scene.description for scene in ja.scenes)
+
+
+def test_the_topic_carries_over_between_languages():
+    kyoto = extract_terms(KYOTO)
+    assert kyoto.topic_in("es", "-") == "hojas de otoño de Kioto"
+    assert kyoto.topic_in("fr", "-") == "feuilles d'automne de Kyoto"
+    assert kyoto.topic_in("ko", "-") == "교토 단풍"
+    assert kyoto.topic_in("de", "-") == "Kyoto-Herbstlaub"
+    assert extract_terms("森林探险").topic_in("ja", "-") == "森の探検"
+    assert extract_terms("Le marché de Lyon").topic_in("es", "-") == "mercado"
+    # A word the glossary does not know: the genre's own topic.
+    assert extract_terms("Ein Video über Zwetschgendatschi").topic_in("ja", "-") == "-"
+    for language, topic in {"ja": "光合成", "es": "Fotosíntesis", "de": "Photosynthese"}.items():
+        request = ScriptRequest(prompt="科普视频：光合作用的原理", language=language)
+        assert topic in build_fallback_script(request).title, language
 
 
 def test_a_japanese_request_without_a_model_is_a_japanese_storyboard_that_fits():

@@ -7,16 +7,20 @@ field or text in the wrong script stops the service at start-up, naming the file
 
 Detection (`detect_language`): the script decides zh/ja/ko (kana → ja, hangul → ko, hanzi only
 → zh, when those letters are at least as many as the Latin words); a Latin-script text is scored
-by its function words (each hit weighed 1/k when k languages share the word) plus the letters
-only one of them uses (ñ ¿ ¡ → es, ç œ è ê â î û ù → fr, ä ö ü ß → de); English on a tie. No
-model, no dependency: a short prompt of a dozen words carries several function words, and the
-accuracy on the prompt sets is measured in tests/test_languages.py.
+by its function words (each hit weighed 1/k when k languages share the word), the letters only
+one of them uses (ñ ¿ ¡ á í ó ú → es, ç œ è ê â î û ù à ë ï → fr, ä ö ü ß → de) and the
+glossary's nouns (0.5, shared the same way); English on a tie. Text whose best score is under
+MIN_LATIN_EVIDENCE ("O", "Le chat", a name alone) is too thin to tell and gets the default
+language (English unless the caller names another). No model, no dependency: a short prompt of
+a dozen words carries several function words, and the accuracy on the prompt sets is measured
+in tests/test_languages.py.
 """
 
 from __future__ import annotations
 
 import re
 import string
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
@@ -40,7 +44,16 @@ from deployments.storyboard.language import cjk_count, east_asian_count, hangul_
 
 _LATIN_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 # Letters that one Latin-script language among ours writes and the others do not.
-_TELLTALE_LETTERS: dict[ScriptLanguage, str] = {"es": "ñ¿¡", "fr": "çœèêâîûù", "de": "äöüß"}
+# (á í ó ú: Spanish writes them, French and German never; à: French, never Spanish.)
+_TELLTALE_LETTERS: dict[ScriptLanguage, str] = {
+    "es": "ñ¿¡áíóú",
+    "fr": "çœèêâîûùàëï",
+    "de": "äöüß",
+}
+# Below this much evidence a Latin-script text is too thin to tell ("O", "Le chat", "El gato"):
+# detection answers the default language instead of guessing.
+MIN_LATIN_EVIDENCE = 1.5
+GLOSSARY_WORD_WEIGHT = 0.5  # a noun the glossary lists in only one language: weaker than "el"
 
 
 def _fields_of(template: str) -> set[str]:
@@ -146,6 +159,8 @@ class Language(ContentModel):
     code: ScriptLanguage  # the file's name
     name: Text  # in the language itself: 日本語
     english_name: Annotated[str, Field(pattern=r"^[A-Z][a-z]+$")]  # Japanese
+    # Two nouns as one phrase, for a topic carried from a prompt in another language.
+    noun_phrase: Annotated[Text, _template("modifier", "head", required=("modifier", "head"))]
     prompts: Prompts
     aliases: Aliases = Aliases()
     keywords: Keywords = Keywords()
@@ -188,24 +203,62 @@ _WEIGHTS = _function_word_weights()
 
 
 def latin_scores(text: str) -> dict[ScriptLanguage, float]:
-    """Each Latin-script language's evidence in `text`: function words and telltale letters."""
+    """Each Latin-script language's evidence in `text`: function words, telltale letters and the
+    glossary's nouns (each weighed by how many languages share it)."""
     scores = dict.fromkeys(LATIN_LANGUAGES, 0.0)
     lowered = text.lower()
+    nouns = _glossary_weights()
     for word in _LATIN_WORD.findall(lowered):
-        for code, weight in _WEIGHTS.get(word.replace("’", "'"), {}).items():
+        word = word.replace("’", "'")
+        elided = _ELIDED.match(word)
+        if elided:  # l'océan, d'une, qu'il: French elision, and the word after it
+            scores["fr"] += 0.5
+            word = word[elided.end() :]
+        for code, weight in _WEIGHTS.get(word, {}).items():
             scores[code] += weight
-        if "'" in word or "’" in word:  # l'océan, d'été, qu'il: French elision
-            scores["fr"] += 0.5 if "fr" in scores else 0.0
+        for code, weight in nouns.get(word, {}).items():
+            scores[code] += weight
     for code, letters in _TELLTALE_LETTERS.items():
         scores[code] += sum(lowered.count(letter) for letter in letters)
     return scores
 
 
-def detect_language(text: str) -> ScriptLanguage:
+_ELIDED = re.compile(r"^(?:[ldjmnstc]|qu)'")
+
+
+@lru_cache(maxsize=1)
+def _glossary_weights() -> dict[str, dict[ScriptLanguage, float]]:
+    """The glossary's one-word nouns of the Latin-script languages but English (whose content
+    words are no evidence against it), GLOSSARY_WORD_WEIGHT split among the languages sharing a
+    word (sushi, Madrid say nothing). Imported late: the glossary's package imports this one."""
+    from deployments.storyboard.fallback.glossary import BY_LANGUAGE
+
+    owners: dict[str, list[ScriptLanguage]] = {}
+    for code in LATIN_LANGUAGES:
+        table = BY_LANGUAGE.get(code, {})
+        for word in table:
+            if " " not in word:
+                owners.setdefault(word, []).append(code)
+    english = {word.lower() for entry in _english_glossary() for word in entry.split()}
+    return {
+        word: {code: GLOSSARY_WORD_WEIGHT / len(codes) for code in codes}
+        for word, codes in owners.items()
+        if word not in english and len(codes) < len(LATIN_LANGUAGES) - 1
+    }
+
+
+def _english_glossary() -> list[str]:
+    from deployments.storyboard.fallback.glossary import BY_EN
+
+    return list(BY_EN)
+
+
+def detect_language(text: str, default: ScriptLanguage = "en") -> ScriptLanguage:
     """The language `text` is written in, among SCRIPT_LANGUAGES (see the module's docstring).
 
     "关于AI的视频" is Chinese, "A video about 北京" English, "東京の夜のvlog" Japanese;
-    text with no letters is English.
+    text with no letters, or Latin-script text with too little evidence for any language
+    (under MIN_LATIN_EVIDENCE: "O", "Le chat"), is `default`.
     """
     latin_words = len(re.findall(r"[A-Za-zÀ-ÿ]+", text))
     east = east_asian_count(text)
@@ -217,7 +270,9 @@ def detect_language(text: str) -> ScriptLanguage:
             return "zh"
     scores = latin_scores(text)
     best = max(scores.values())
-    if best == 0 or scores["en"] == best:
+    if best < MIN_LATIN_EVIDENCE:
+        return default
+    if scores["en"] == best:
         return "en"
     return next(code for code in LATIN_LANGUAGES if scores[code] == best)
 

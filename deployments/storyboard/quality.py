@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from deployments.storyboard.constants import LANGUAGE_SCRIPTS, ScriptLanguage
 from deployments.storyboard.fallback.builder import choose_genre, plan_arc
-from deployments.storyboard.fallback.glossary import BY_EN, BY_LANGUAGE, BY_ZH, EN_TO_ZH, ZH_TO_EN
+from deployments.storyboard.fallback.glossary import BY_EN, BY_ZH, EN_TO_ZH, ZH_TO_EN, lookup
 from deployments.storyboard.fallback.keywords import extract_terms
 from deployments.storyboard.fallback.library import Genre
 from deployments.storyboard.fallback.terms import Term, of_kind, subject_of, typed_terms
@@ -271,7 +271,9 @@ def _in_language(word: str, language: ScriptLanguage, prompt_language: ScriptLan
     if prompt_language not in ("zh", "en") or language not in ("zh", "en"):
         if language == prompt_language:
             return word
-        entry = BY_LANGUAGE.get(prompt_language, {}).get(word.lower()) or BY_ZH.get(word)
+        entry = BY_ZH.get(word) if prompt_language == "zh" else None
+        if prompt_language not in ("zh", "en"):
+            entry = lookup(word, prompt_language)
         if entry is None and prompt_language == "en":
             entry = BY_EN.get(word.lower())
         return (entry.word(language) if entry is not None else None) or ""

@@ -237,7 +237,10 @@ def pick_camera(shot: PlannedShot, style: Style, recent: list[Camera]) -> Camera
 
 class _SceneWriter:
     """Fills a genre's templates for one script: its language, topic, the prompt's typed words
-    and style. A slot takes a word of its kind, in rotation over the scenes, else its default."""
+    and style. A slot takes a word of its kind, in rotation over the scenes, else its default;
+    of several words of its kind, one the script's lines have not written yet comes first (so a
+    prompt's second place or thing reaches the script even where its genre has few such slots).
+    """
 
     def __init__(
         self,
@@ -253,6 +256,7 @@ class _SceneWriter:
         self.terms = terms
         self.subject = subject_of(terms, genre.subject_kind)
         self.style = style
+        self.used: dict[Term, int] = {}  # how often the script's lines wrote each term
 
     def scene(self, number: int, shot: PlannedShot, camera: Camera, duration: float) -> Scene:
         texts = shot.beat.texts(self.language).parts
@@ -293,7 +297,12 @@ class _SceneWriter:
             candidates = [t for t in of_kind(self.terms, name) if t.written(language)]  # type: ignore[arg-type]
             if not candidates:
                 return default if default is not None else self._subject_words(visual)
+            if not visual:
+                fewest = min(self.used.get(t, 0) for t in candidates)
+                candidates = [t for t in candidates if self.used.get(t, 0) == fewest]
             term = candidates[rotation % len(candidates)]
+            if not visual:
+                self.used[term] = self.used.get(term, 0) + 1
             written = term.written(language) if visual else term.in_sentence(language)
             return written or (default or "")
 

@@ -20,7 +20,15 @@ from pydantic import Field
 
 from deployments.storyboard.constants import LANGUAGE_SCRIPTS, ScriptLanguage
 from deployments.storyboard.content import DATA_DIR, ContentModel, LowerWord, Word, load_file
-from deployments.storyboard.fallback.glossary import BY_LANGUAGE, EN_TO_ZH, ZH_TO_EN
+from deployments.storyboard.fallback.glossary import (
+    BY_EN,
+    BY_LANGUAGE,
+    BY_ZH,
+    EN_TO_ZH,
+    ZH_TO_EN,
+    lookup,
+    phrases,
+)
 from deployments.storyboard.language import cjk_count, hangul_count, kana_count
 from deployments.storyboard.languages import LANGUAGES, detect_language
 from deployments.storyboard.styles import STYLES
@@ -88,6 +96,7 @@ class PromptTerms:
     topic: str  # the longest run of content words: "森林探险", "forest adventure"
     english_words: tuple[str, ...]  # content words usable in an English visual prompt
     language: ScriptLanguage = "en"  # the prompt's (prompt_language)
+    topic_words: tuple[str, ...] = ()  # the topic's content words, as the prompt writes them
 
     def topic_in(self, language: ScriptLanguage, fallback: str) -> str:
         """The topic written in `language`; `fallback` when the prompt's words do not translate."""
@@ -104,7 +113,49 @@ class PromptTerms:
             return self.topic
         if language == "en":
             return " ".join(self.english_words[:MAX_TOPIC_EN_WORDS]) or fallback
-        return fallback  # no phrase translation between the other languages
+        return self._translated_topic(language) or fallback
+
+    def _translated_topic(self, language: ScriptLanguage) -> str | None:
+        """The topic in `language` through the glossary: each of its (at most two) words must
+        have an entry with a word in `language`; two are joined by the language's noun_phrase
+        (京都の紅葉 → "hojas de otoño de Kioto"). None when a word does not translate."""
+        words = self.topic_words
+        if not words or len(words) > 2:
+            return None
+        translated = []
+        for word in words:
+            entry = _entry_of(word, self.language)
+            target = entry.word(language) if entry is not None else None
+            if not target:
+                return None
+            translated.append(target)
+        if len(translated) == 1:
+            return translated[0]
+        modifier, head = translated if self.language not in HEAD_FIRST else translated[::-1]
+        return noun_phrase(modifier, head, language)
+
+
+# Languages whose noun phrases put the head first (montre connectée, auriculares inalámbricos).
+HEAD_FIRST: frozenset[ScriptLanguage] = frozenset({"es", "fr"})
+_FRENCH_ELISION = re.compile(r"\b(de|le|la) (?=[aeiouhâàéèêîïôûAEIOUHÂÀÉÈÊÎÏÔÛ])")
+
+
+def noun_phrase(modifier: str, head: str, language: ScriptLanguage) -> str:
+    """Two nouns as one phrase, by the language file's noun_phrase pattern (Kyoto + autumn
+    leaves: 京都の紅葉, hojas de otoño de Kioto; French elides: feuilles d'automne d'Osaka)."""
+    phrase = LANGUAGES[language].noun_phrase.format(modifier=modifier, head=head)
+    return (
+        _FRENCH_ELISION.sub(lambda m: m.group(1)[0] + "'", phrase) if language == "fr" else phrase
+    )
+
+
+def _entry_of(word: str, language: ScriptLanguage):  # type: ignore[no-untyped-def]
+    """The glossary entry of a prompt word in its language."""
+    if language == "zh":
+        return BY_ZH.get(word)
+    if language == "en":
+        return BY_EN.get(word.lower()) or BY_EN.get(word.lower().removesuffix("s"))
+    return lookup(word, language)
 
 
 @lru_cache(maxsize=1024)
@@ -119,10 +170,11 @@ def extract_terms(prompt: str) -> PromptTerms:
     keywords = tuple(dict.fromkeys(word for run in runs for word in run))[:MAX_KEYWORDS]
     joiner = "" if cjk_count(prompt) else " "
     # The subject comes early; of the first few phrases, the longest says the most.
-    phrases = [joiner.join(run) for run in runs[:TOPIC_CANDIDATE_PHRASES]]
-    topic = max(phrases, key=len, default="")
+    candidates = runs[:TOPIC_CANDIDATE_PHRASES]
+    best = max(candidates, key=lambda run: len(joiner.join(run)), default=[])
+    topic = joiner.join(best)
     topic = " ".join(topic.split()[:MAX_TOPIC_EN_WORDS]) if joiner else topic[:MAX_TOPIC_ZH_CHARS]
-    return PromptTerms(keywords, topic, _english_words(keywords), language)
+    return PromptTerms(keywords, topic, _english_words(keywords), language, tuple(best))
 
 
 def _other_terms(prompt: str, language: ScriptLanguage) -> PromptTerms:
@@ -131,18 +183,29 @@ def _other_terms(prompt: str, language: ScriptLanguage) -> PromptTerms:
     phrases = []
     for run in runs[:TOPIC_CANDIDATE_PHRASES]:
         if language == "ja":  # 東京の夜景: as written, particles between its words included
-            phrases.append(prompt[run[0][1] : run[-1][1] + len(run[-1][0])])
+            phrases.append((prompt[run[0][1] : run[-1][1] + len(run[-1][0])], run))
         else:
-            phrases.append(" ".join(word for word, _ in run[:MAX_TOPIC_EN_WORDS]))
-    topic = max(phrases, key=len, default="")[: MAX_TOPIC_ZH_CHARS * 3]
+            phrases.append((" ".join(word for word, _ in run[:MAX_TOPIC_EN_WORDS]), run))
+    topic, topic_run = max(phrases, key=lambda found: len(found[0]), default=("", []))
+    topic = topic[: MAX_TOPIC_ZH_CHARS * 3]
     english = []
     for word in keywords:
-        entry = BY_LANGUAGE[language].get(word.lower())
+        entry = lookup(word, language)
         if entry is not None:
             english.extend(entry.en.split())
         elif is_name(prompt, word, language):
             english.append(word)
-    return PromptTerms(keywords, topic, tuple(dict.fromkeys(english)), language)
+    topic_words = _glossary_phrase(prompt, language, [word for word, _ in topic_run])
+    return PromptTerms(keywords, topic, tuple(dict.fromkeys(english)), language, topic_words)
+
+
+def _glossary_phrase(prompt: str, language: ScriptLanguage, words: list[str]) -> tuple[str, ...]:
+    """The topic's words, a glossary phrase of several words (fin de semana) as one."""
+    lowered = prompt.lower()
+    for phrase in phrases(language):
+        if any(word.lower() in phrase.split() for word in words) and phrase in lowered:
+            return (phrase,)
+    return tuple(words)
 
 
 def is_name(prompt: str, word: str, language: ScriptLanguage) -> bool:

@@ -15,7 +15,7 @@ from functools import lru_cache
 import jieba.posseg
 
 from deployments.storyboard.constants import LANGUAGE_SCRIPTS, ScriptLanguage, TermKind
-from deployments.storyboard.fallback.glossary import BY_EN, BY_LANGUAGE, BY_ZH, Entry
+from deployments.storyboard.fallback.glossary import BY_EN, BY_ZH, Entry, head_of, lookup, phrases
 from deployments.storyboard.fallback.keywords import (
     CONTENT_FLAGS_ZH,
     META_WORDS_ZH,
@@ -127,10 +127,19 @@ def of_kind(terms: tuple[Term, ...], kind: TermKind) -> list[Term]:
     return [t for t in terms if t.kind == kind or (t.untyped and kind in UNTYPED_SLOTS)]
 
 
-def _from_entry(entry: Entry, kind: TermKind | None = None) -> Term:
+def _from_entry(
+    entry: Entry,
+    kind: TermKind | None = None,
+    written: tuple[ScriptLanguage, str] | None = None,
+) -> Term:
+    """The entry as a term, with its words in every language the glossary has; `written` is
+    the prompt's own (language, word), which its language's lines keep as the prompt wrote it."""
     name = entry.en[:1].isupper() or entry.en.startswith("the ")  # Kyoto, the Bund
     resolved = entry.kind or kind or ("place" if name else "object")
-    return Term(entry.zh, entry.en, resolved, name=name)
+    others = entry.others()
+    if written is not None:
+        others = (written, *(pair for pair in others if pair[0] != written[0]))
+    return Term(entry.zh, entry.en, resolved, name=name, others=others)
 
 
 def _kind_of_flag(flag: str) -> TermKind | None:
@@ -228,18 +237,33 @@ def _terms_en(prompt: str) -> list[Term]:
 
 
 def _terms_other(prompt: str, language: ScriptLanguage) -> list[Term]:
-    """The content words of a ja/ko/es/fr/de prompt: the lexicon's kind and translations where
-    its column for the language has the word, a name (place) for a capitalized word inside a
-    sentence, else an object."""
+    """The content words of a ja/ko/es/fr/de prompt: the glossary's kind and translations where
+    its column for the language has the word (inflected forms and phrases of several words
+    included; a Japanese or German compound takes its head's), a name (place) for a capitalized
+    word inside a sentence, else an object of unknown kind."""
     terms = []
     spaced = LANGUAGE_SCRIPTS[language] in ("latin", "hangul")
+    spans = _phrase_spans(prompt, language) if spaced else []
+    emitted: set[int] = set()
     for run in content_runs(prompt, language):
         phrase: list[str] = []  # adjacent unknown words: one thing (montre connectée)
-        for word, _ in run:
-            entry = BY_LANGUAGE[language].get(word.lower())
+        for word, start in run:
+            span = next((i for i, (s, e, _) in enumerate(spans) if s <= start < e), None)
+            if span is not None:
+                if span not in emitted:
+                    emitted.add(span)
+                    text = prompt[spans[span][0] : spans[span][1]]
+                    found = _from_entry(spans[span][2], "object", (language, text))
+                    terms += [*_untyped_phrase(phrase, language), found]
+                    phrase = []
+                continue
+            entry = lookup(word, language)
+            head = head_of(word, language) if entry is None else None
             if entry is not None:
-                term = _from_entry(entry, entry.kind or "object")
-                found = Term(term.zh, term.en, term.kind, term.name, ((language, word),))
+                found = _from_entry(entry, "object", (language, _common(word, entry, language)))
+            elif head is not None:  # 市民ランナー: a kind of runner, written as the prompt does
+                term = _from_entry(head, "object", (language, word))
+                found = Term(term.zh, term.en, term.kind, False, term.others)
             elif is_name(prompt, word, language):
                 found = Term(None, word, "place", True, ((language, word),))
             elif spaced:
@@ -251,6 +275,27 @@ def _terms_other(prompt: str, language: ScriptLanguage) -> list[Term]:
             phrase = []
         terms += _untyped_phrase(phrase, language)
     return terms
+
+
+def _common(word: str, entry: Entry, language: ScriptLanguage) -> str:
+    """A Spanish or French common noun as a line writes it mid-sentence: "Viaje" at the start
+    of a prompt is "viaje" (names and German nouns keep their capital)."""
+    if language in ("es", "fr") and not entry.en[:1].isupper():
+        return word.lower()
+    return word
+
+
+def _phrase_spans(prompt: str, language: ScriptLanguage) -> list[tuple[int, int, Entry]]:
+    """(start, end, entry) of the glossary's phrases of several words in the prompt (fin de
+    semana, auriculares inalámbricos, 비 오는 날), longest first, not overlapping."""
+    lowered = prompt.lower()
+    spans: list[tuple[int, int, Entry]] = []
+    for text in phrases(language):
+        for match in re.finditer(rf"(?<!\w){re.escape(text)}(?:s|es|n|en)?(?!\w)", lowered):
+            start, end = match.span()
+            if all(end <= s or start >= e for s, e, _ in spans):
+                spans.append((start, end, lookup(text, language)))  # type: ignore[arg-type]
+    return spans
 
 
 def _untyped_phrase(words: list[str], language: ScriptLanguage) -> list[Term]:
