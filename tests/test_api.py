@@ -112,7 +112,7 @@ def test_unknown_task_is_a_404_in_the_error_shape(client):
         ({"prompt": "   "}, "body.prompt"),
         ({"prompt": "x" * 2001}, "body.prompt"),
         ({"prompt": 7}, "body.prompt"),
-        ({"prompt": "ok", "language": "fr"}, "body.language"),
+        ({"prompt": "ok", "language": "it"}, "body.language"),
         ({"prompt": "ok", "duration_s": 1000}, "body.duration_s"),
         ({"prompt": "ok", "num_scenes": 0}, "body.num_scenes"),
         ({"prompt": "ok", "unexpected": True}, "body.unexpected"),
