@@ -24,6 +24,7 @@ from deployments.storyboard.fallback.glossary import BY_LANGUAGE, GLOSSARY
 from deployments.storyboard.fallback.keywords import extract_terms, prompt_language
 from deployments.storyboard.fallback.library import load_genres
 from deployments.storyboard.fallback.terms import typed_terms
+from deployments.storyboard.korean import RIEUL, attach_particle, final_consonant, particle_for
 from deployments.storyboard.language import east_asian_count
 from deployments.storyboard.languages import (
     LANGUAGES,
@@ -324,3 +325,47 @@ def test_a_japanese_request_without_a_model_is_a_japanese_storyboard_that_fits()
         assert east_asian_count(scene.description) and east_asian_count(scene.narration)
         assert scene.visual_prompt.isascii()
         assert spoken_length(scene.narration, "ja") <= narration_budget(scene.duration, "ja")
+
+
+@pytest.mark.parametrize(
+    ("word", "final"),
+    [("교토", 0), ("서울", RIEUL), ("부산", 4), ("숲", 26), ("고양이", 0), ("5", 0), ("1", RIEUL),
+     ("3", 16), ("교토)", 0), ("Kyoto", None), ("", None)],
+)  # fmt: skip
+def test_korean_final_consonant(word: str, final: int | None):
+    assert final_consonant(word) == final
+
+
+@pytest.mark.parametrize(
+    ("word", "written", "right"),
+    [("교토", "으로", "로"), ("서울", "으로", "로"), ("부산", "로", "으로"), ("고양이", "을", "를"),
+     ("숲", "를", "을"), ("바다", "이", "가"), ("산", "가", "이"), ("책", "는", "은"),
+     ("친구", "과", "와"), ("도시", "랑", "랑"), ("강", "랑", "이랑"), ("7", "으로", "로"),
+     ("3", "로", "으로"), ("Kyoto", "를", "를"), ("교토", "의", "의")],
+)  # fmt: skip
+def test_korean_particle_follows_the_batchim(word: str, written: str, right: str):
+    assert particle_for(word, written) == right
+    assert attach_particle(word, f"{written} 떠난다") == f"{right} 떠난다"
+
+
+def test_korean_particles_are_only_changed_where_they_are_particles():
+    assert attach_particle("부산", "이야기") == "이야기"  # 이 starts a word here
+    assert attach_particle("부산", "의 골목") == "의 골목"  # no pair
+    assert attach_particle("부산", " 가는 길") == " 가는 길"  # a space: no particle
+    assert attach_particle("부산", "로.") == "으로."
+
+
+def test_korean_scripts_agree_their_particles_with_the_filled_words():
+    titles = {
+        "부산 바다로 떠나는 여행 영상": "부산으로 떠나는 여행",
+        KYOTO: "교토로 떠나는 여행",
+        "서울 여행": "서울로 떠나는 여행",
+    }
+    for prompt, title in titles.items():
+        request = ScriptRequest(prompt=prompt, language="ko", duration_s=30, num_scenes=5)
+        script = build_fallback_script(request)
+        assert script.title == title
+        assert slot_misfits(request, script) == [], prompt  # either form reads as the template
+    for case in SETS["ko"]:
+        request = request_of(case)
+        assert slot_misfits(request, build_fallback_script(request)) == [], case

@@ -21,6 +21,7 @@ from deployments.storyboard.fallback.glossary import BY_EN, BY_ZH, EN_TO_ZH, ZH_
 from deployments.storyboard.fallback.keywords import extract_terms
 from deployments.storyboard.fallback.library import Genre
 from deployments.storyboard.fallback.terms import Term, of_kind, subject_of, typed_terms
+from deployments.storyboard.korean import PARTICLE_AFTER_SLOT, either_form
 from deployments.storyboard.language import (
     cjk_count,
     east_asian_count,
@@ -328,12 +329,21 @@ def _slots(template: str) -> list[tuple[str, str | None]]:
 
 
 def _pattern(template: str, slot: Callable[[re.Match], str]) -> str:
-    """`template` as a regular expression: its text literal, each slot as `slot` writes it."""
-    pattern, position = "", 0
+    """`template` as a regular expression: its text literal, each slot as `slot` writes it (a
+    Korean particle right after a slot in either of its forms: the filled word picks one)."""
+    pattern, position, after_slot = "", 0, False
     for match in SLOT.finditer(template):
-        pattern += re.escape(template[position : match.start()]) + slot(match)
-        position = match.end()
-    return pattern + re.escape(template[position:]) + "(?:[，,].*)?"
+        pattern += _literal(template[position : match.start()], after_slot) + slot(match)
+        position, after_slot = match.end(), True
+    return pattern + _literal(template[position:], after_slot) + "(?:[，,].*)?"
+
+
+def _literal(text: str, after_slot: bool) -> str:
+    particle = PARTICLE_AFTER_SLOT.match(text) if after_slot else None
+    if particle is None:
+        return re.escape(text)
+    forms = "|".join(map(re.escape, either_form(particle.group(1))))
+    return f"(?:{forms})" + re.escape(text[particle.end() :])
 
 
 def _written_with(template: str, line: str, fitting: dict[tuple, set[str]]) -> bool:

@@ -37,6 +37,23 @@ def slots_in(text: str) -> list[tuple[str, str | None]]:
     return found
 
 
-def render(text: str, fill: Callable[[str, str | None], str]) -> str:
-    """`text` with each slot replaced by fill(name, default)."""
-    return SLOT.sub(lambda match: fill(match.group(1), match.group(2)), text)
+def render(
+    text: str,
+    fill: Callable[[str, str | None], str],
+    attach: Callable[[str, str], str] | None = None,
+) -> str:
+    """`text` with each slot replaced by fill(name, default); `attach(word, following)` may
+    rewrite the text after each filled slot (a Korean particle agreeing with the word)."""
+    if attach is None:
+        return SLOT.sub(lambda match: fill(match.group(1), match.group(2)), text)
+    parts: list[str] = []
+    position, word = 0, None
+    for match in SLOT.finditer(text):
+        literal = text[position : match.start()]
+        parts.append(attach(word, literal) if word is not None else literal)
+        word = fill(match.group(1), match.group(2))
+        parts.append(word)
+        position = match.end()
+    rest = text[position:]
+    parts.append(attach(word, rest) if word is not None else rest)
+    return "".join(parts)

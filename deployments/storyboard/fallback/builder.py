@@ -24,6 +24,7 @@ from deployments.storyboard.fallback.library import (
     GenreLibrary,
 )
 from deployments.storyboard.fallback.terms import Term, of_kind, subject_of, typed_terms
+from deployments.storyboard.korean import attach_particle
 from deployments.storyboard.language import east_asian_count, resolve_language
 from deployments.storyboard.lengths import planned_duration, planned_scene_count, share_duration
 from deployments.storyboard.look import apply_look
@@ -306,7 +307,8 @@ class _SceneWriter:
             written = term.written(language) if visual else term.in_sentence(language)
             return written or (default or "")
 
-        text = render(template, word)
+        attach = attach_particle if self.language == "ko" and not visual else None
+        text = render(template, word, attach)
         if visual or LANGUAGE_SCRIPTS[self.language] != "latin":
             return text  # an English name at the start of a Chinese line keeps its case (iPhone)
         return text[:1].upper() + text[1:]
