@@ -76,7 +76,16 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: setup lint
+# tests/test_playground.py drives Debian's chromium with Playwright; no browser is downloaded
+# (`playwright install` is never run). Installed here when absent (as root, or through sudo).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(CHROMIUM):
+	@echo ">> installing Debian's chromium for the playground's browser test"
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
+test: setup lint $(CHROMIUM)
 	$(BIN)/python -m pytest -q -ra tests
 
 # The vLLM engine on vLLM's CPU build, in its own venv (CI runs it after `make test`), and the
