@@ -89,9 +89,10 @@ test: setup lint $(CHROMIUM)
 	$(BIN)/python -m pytest -q -ra tests
 
 # The vLLM engine on vLLM's CPU build, in its own venv (CI runs it after `make test`), and the
-# ChatGLM3 conversion under vLLM's transformers pin.
+# ChatGLM3 conversion and the static engine's prefix cache under vLLM's transformers pin (5.19).
 test-vllm: setup-vllm
 	VSS_TEST_VLLM=1 $(VLLM_BIN)/python -m pytest -q -ra tests/test_vllm_engine.py tests/test_vllm_serve.py \
+		tests/test_prefix_cache.py \
 		tests/test_chatglm3.py tests/test_special_tokens.py
 
 # The inner loop: unit tests only, no Ray cluster, no lint.

@@ -65,6 +65,23 @@ def test_greedy_replies_equal_the_static_engines(engine, static):
     assert all(r.completion_tokens > 0 for r in ours)
 
 
+def test_the_static_engines_cached_prefix_works_under_vllms_transformers(engine, static):
+    """Storyboard prompts share ~700 tokens of instructions: the static engine prefills them
+    once into its prefix cache (under vLLM's transformers pin, whose forward() takes the KV cache
+    as past_key_values), and its greedy replies still equal vLLM's."""
+    requests = [
+        GenerationRequest(
+            build_messages(ScriptRequest(prompt=p)), max_new_tokens=16, temperature=0.0
+        )
+        for p in ("制作一段关于森林探险的短视频", "城市夜景延时摄影", "一只猫的一天")
+    ]
+    hits = static.prefix_cache.stats()["hits"]
+    theirs = results_or_raise(static.generate(requests))
+    assert static.prefix_cache.stats()["hits"] - hits == len(requests)
+    assert static.prefix_cache.stats()["reused_tokens"] >= 500 * len(requests)
+    assert results_or_raise(engine.generate(requests)) == theirs
+
+
 def test_streaming_yields_the_reply_token_by_token(engine):
     import asyncio
 

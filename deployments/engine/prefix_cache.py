@@ -17,9 +17,11 @@ The engine runs rows without a cached prefix in a call of their own.
 
 from __future__ import annotations
 
+import inspect
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache as memoize
 from typing import Any
 
 import torch
@@ -125,7 +127,7 @@ class PrefixCache:
     def _store(self, tokens: tuple[int, ...], model) -> None:
         input_ids = torch.tensor([tokens], device=model.device)
         cache = DynamicCache(config=model.config)
-        model(input_ids=input_ids, cache=cache, use_cache=True)
+        model(input_ids=input_ids, use_cache=True, **cache_argument(model, cache))
         self._entries[tokens] = CachedPrefix(tokens, [(keys, values) for keys, values, _ in cache])
         self.prefilled_prefixes += 1
         while len(self._entries) > self.max_entries:
@@ -140,6 +142,20 @@ class PrefixCache:
                 del self._entries[tokens]
                 self.evictions += 1
                 return
+
+
+def cache_argument(model, cache: DynamicCache | None) -> dict[str, DynamicCache | None]:
+    """`{name: cache}` for the model's forward() and generate(): transformers 5.2x calls the KV
+    cache `cache`, earlier 5.x (vLLM's CPU build pins 5.19) `past_key_values`. Passing the other
+    name is no error there: forward() swallows it in **kwargs and runs without the cache, so the
+    prefix's keys stayed None (`'NoneType' object has no attribute 'shape'`)."""
+    return {_cache_parameter(type(model)): cache}
+
+
+@memoize
+def _cache_parameter(model_class: type) -> str:
+    parameters = inspect.signature(model_class.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
 
 
 def common_prefix_length(a: tuple[int, ...], b: tuple[int, ...]) -> int:

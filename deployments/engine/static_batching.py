@@ -27,7 +27,12 @@ from deployments.engine.base import (
 )
 from deployments.engine.checkpoint_engine import CheckpointEngine
 from deployments.engine.loading import ModelNotAvailable, free_memory
-from deployments.engine.prefix_cache import CachedPrefix, PrefixCache, layout_batch
+from deployments.engine.prefix_cache import (
+    CachedPrefix,
+    PrefixCache,
+    cache_argument,
+    layout_batch,
+)
 from deployments.engine.streaming import GuardedSink, RowText
 from deployments.engine.tokenizer import encode_chat
 
@@ -315,7 +320,7 @@ class StaticBatchingEngine(CheckpointEngine):
         output = model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,
-            cache=cache,
+            **cache_argument(model, cache),
             max_new_tokens=max(budgets),
             min_new_tokens=max(budgets) if first.ignore_eos else None,
             stopping_criteria=StoppingCriteriaList(
