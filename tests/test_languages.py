@@ -24,6 +24,7 @@ from deployments.storyboard.fallback.glossary import BY_LANGUAGE, GLOSSARY
 from deployments.storyboard.fallback.keywords import extract_terms, prompt_language
 from deployments.storyboard.fallback.library import load_genres
 from deployments.storyboard.fallback.terms import typed_terms
+from deployments.storyboard.hints import apply_hints, read_hints
 from deployments.storyboard.korean import RIEUL, attach_particle, final_consonant, particle_for
 from deployments.storyboard.language import east_asian_count
 from deployments.storyboard.languages import (
@@ -369,3 +370,37 @@ def test_korean_scripts_agree_their_particles_with_the_filled_words():
     for case in SETS["ko"]:
         request = request_of(case)
         assert slot_misfits(request, build_fallback_script(request)) == [], case
+
+
+HINTS = {
+    "ja": [("京都の紅葉の動画、30秒で5シーン", 30, 5), ("1分30秒の動画、五つのシーン", 90, 5),
+           ("東京の夜景、2分", 120, None), ("各シーン5秒、合計40秒の動画", 40, None)],
+    "ko": [("부산 여행 영상 30초, 5개 장면", 30, 5), ("서울 야경 1분 30초 장면 4개", 90, 4),
+           ("다섯 장면으로 된 2분 영상", 120, 5), ("장면당 5초씩, 총 40초", 40, None)],
+    "es": [("Un vídeo de 30 segundos en 5 escenas", 30, 5),
+           ("Vídeo de dos minutos, seis planos", 120, 6),
+           ("Un vídeo de 1 minuto y 30 segundos", 90, None),
+           ("medio minuto sobre Madrid", 30, None),
+           ("6 escenas de 5 segundos cada una", None, 6), ("una escena en la playa", None, None)],
+    "fr": [("Une vidéo de 30 secondes en 5 scènes", 30, 5), ("deux minutes, cinq plans", 120, 5),
+           ("une demi-minute sur Lyon", 30, None), ("1 minute et 30 secondes", 90, None),
+           ("chaque scène de 4 secondes", None, None), ("une scène au marché", None, None)],
+    "de": [("Ein Video von 30 Sekunden mit 5 Szenen", 30, 5),
+           ("zwei Minuten, sechs Einstellungen", 120, 6),
+           ("je 5 Sekunden, insgesamt 40 Sekunden", 40, None),
+           ("eine halbe Minute über Berlin", 30, None),
+           ("1 Minute und 30 Sekunden", 90, None), ("eine Szene am Strand", None, None)],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("language", NEW)
+def test_prompt_hints_read_each_languages_units_and_counts(language: str):
+    for prompt, duration, scenes in HINTS[language]:
+        hints = read_hints(prompt)
+        assert (hints.duration_s, hints.num_scenes) == (duration, scenes), prompt
+    # The request built from the first prompt takes them (the fields it leaves open).
+    prompt, duration, scenes = HINTS[language][0]
+    request, _ = apply_hints(ScriptRequest(prompt=prompt))
+    assert (request.duration_s, request.num_scenes) == (duration, scenes)
+    script = build_fallback_script(request)
+    assert script.total_duration == duration and len(script.scenes) == scenes

@@ -141,6 +141,24 @@ class Keywords(ContentModel):
     particles: tuple[Word, ...] = ()
 
 
+class Hints(ContentModel):
+    """How a prompt in this language states the video's length and scene count (hints.py reads
+    them besides its own zh/en rules): unit words, number words, what marks a per-scene length
+    or the total."""
+
+    seconds: tuple[Word, ...] = ()  # 30秒, 30 segundos
+    minutes: tuple[Word, ...] = ()  # 2分, 2 Minuten
+    scenes: tuple[Word, ...] = ()  # 5シーン, 5 escenas
+    counters: tuple[Word, ...] = ()  # 五つのシーン, 5개 장면: a counter between number and noun
+    numbers: dict[Word, Annotated[int, Field(ge=0, le=100)]] = Field(default_factory=dict)
+    articles: tuple[Word, ...] = ()  # "una escena": a scene, not a count of one
+    # "1 minuto y 30 segundos": the word joining minutes and seconds.
+    and_: tuple[Word, ...] = Field(default=(), alias="and")
+    per_scene: tuple[Word, ...] = ()  # "5 segundos cada una": a scene's length, not the video's
+    total: tuple[Word, ...] = ()  # "en total": this number is the video's
+    half_minute: tuple[Word, ...] = ()  # medio minuto
+
+
 class Labels(ContentModel):
     """Headings of the Markdown export."""
 
@@ -164,6 +182,7 @@ class Language(ContentModel):
     prompts: Prompts
     aliases: Aliases = Aliases()
     keywords: Keywords = Keywords()
+    hints: Hints = Hints()
     labels: Labels
 
     @property
