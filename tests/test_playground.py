@@ -191,6 +191,8 @@ def run_through_the_page(app, page, watch: PageWatch) -> None:
     events = [r for r in watch.requests if r.url.endswith(f"/api/tasks/{task_id}/events")]
     assert events and events[0].headers.get("authorization") == f"Bearer {KEY}"
     assert not [r.url for r in watch.requests if KEY in r.url]
+    # Nothing comes from elsewhere: the page works offline.
+    assert not [r.url for r in watch.requests if not r.url.startswith((app.url, "data:", "blob:"))]
     # ... and the finished task came in its `done` event: the page never had to read it.
     assert not [r for r in watch.requests if r.url.endswith(f"/api/tasks/{task_id}")]
 
