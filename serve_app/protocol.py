@@ -397,6 +397,9 @@ class ModelReplicaStatus(BaseModel):
     parameters: int | None = None
     gpu: GpuMemory | None = None
     host_rss_mb: float | None = None
+    torch_threads: int | None = Field(
+        None, description="CPU threads torch computes with in the replica (static, continuous)."
+    )
     batching: BatchingStatus
     counters: ModelCounters
     prefix_cache: PrefixCacheStats | None = Field(None, description="null for other engines.")

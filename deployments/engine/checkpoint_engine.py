@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -30,8 +31,9 @@ class CheckpointEngine(ChatEngine):
         self.allow_downgrade = allow_downgrade
         self.wedged_after_s = wedged_after_s
         self.kv_cache_tokens = kv_cache_tokens
-        if torch_threads:
-            torch.set_num_threads(torch_threads)
+        self.torch_threads = cpu_threads(torch_threads, device)
+        if self.torch_threads:
+            torch.set_num_threads(self.torch_threads)
         self.counters = EngineCounters()
         self.unavailable_reason: str | None = "not loaded yet"
         self._model: LoadedModel | None = None
@@ -66,8 +68,22 @@ class CheckpointEngine(ChatEngine):
             "loaded": loaded is not None,
             "reason": self.unavailable_reason,
             "counters": {**self.counters.as_dict(), **counters},
+            "torch_threads": torch.get_num_threads(),
+            "omp_num_threads_env": os.environ.get("OMP_NUM_THREADS"),
             **memory_report(),
         }
         if loaded is not None:
             report.update(requested_precision=self.precision, **loaded.describe())
         return report
+
+
+def cpu_threads(torch_threads: int, device: str) -> int:
+    """Threads for torch's CPU work, 0 = leave torch's default. Asked for: that many. Unset on
+    CPU: every core this process may run on. Not torch's default there: it follows
+    OMP_NUM_THREADS, which Ray sets to the replica's `num_cpus` (1 for ChatGLM), so the model
+    would compute on one core of a machine that has more. Unset on CUDA: torch's default (the
+    GPU does the model's work; replicas sharing a host keep to their share)."""
+    if torch_threads:
+        return torch_threads
+    on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+    return len(os.sched_getaffinity(0)) if on_cpu else 0

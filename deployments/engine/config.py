@@ -51,7 +51,8 @@ class EngineConfig(BatchingConfig):
         0,
         ge=0,
         le=256,
-        description="CPU threads for torch in the model replica; 0 = torch default.",
+        description="CPU threads for torch in the model replica; 0 = on CPU every core the "
+        "replica may run on (not Ray's OMP_NUM_THREADS = num_cpus = 1), on CUDA torch's default.",
     )
     prefix_cache_entries: int = Field(
         8,
