@@ -17,6 +17,11 @@ from deployments.storyboard.constants import (
     SUBTITLE_LINE_CHARS,
 )
 from deployments.storyboard.content import DATA_DIR, ContentError
+from deployments.storyboard.editing import (
+    insert_scene_messages,
+    refine_messages,
+    rewrite_scene_messages,
+)
 from deployments.storyboard.exports.subtitles import narration_lines
 from deployments.storyboard.fallback import build_fallback_script
 from deployments.storyboard.fallback.builder import choose_genre
@@ -42,7 +47,7 @@ from deployments.storyboard.narration import (
     spoken_length,
 )
 from deployments.storyboard.parser import parse_script
-from deployments.storyboard.prompts import build_messages, script_json_schema
+from deployments.storyboard.prompts import CAMERA_NAMES, build_messages, script_json_schema
 from deployments.storyboard.quality import quality_report, score_script, slot_misfits
 from deployments.storyboard.styles import load_styles
 
@@ -404,3 +409,24 @@ def test_prompt_hints_read_each_languages_units_and_counts(language: str):
     assert (request.duration_s, request.num_scenes) == (duration, scenes)
     script = build_fallback_script(request)
     assert script.total_duration == duration and len(script.scenes) == scenes
+
+
+@pytest.mark.parametrize("language", SCRIPT_LANGUAGES)
+def test_editing_prompts_are_written_in_the_scripts_language(language: str):
+    request = ScriptRequest(prompt="Kyoto", language=language, duration_s=20, num_scenes=4)
+    script = build_fallback_script(request).model_dump(mode="json")
+    compact = json.dumps(script, ensure_ascii=False, separators=(",", ":"))
+    texts = LANGUAGES[language].editing
+    rewrite = rewrite_scene_messages(request, script, 2, "more rain")[1]["content"]
+    insert = insert_scene_messages(request, script, 3, None, 5.0)[1]["content"]
+    refine = refine_messages(request, script, "make it funnier")[1]["content"]
+    assert texts.rewrite_task.format(number=2) in rewrite
+    assert texts.instruction.format(text="more rain") in rewrite
+    assert texts.insert_task.format(number=3) in insert
+    for content in (rewrite, insert, refine):
+        assert compact in content and CAMERA_NAMES in content
+        instructions = content.replace(compact, "").replace(CAMERA_NAMES, "")
+        instructions = instructions.replace("more rain", "").replace("make it funnier", "")
+        assert detect_language(instructions) == language, (language, instructions)
+        if language != "en":
+            assert "Here is a short-video storyboard" not in content

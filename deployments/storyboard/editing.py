@@ -168,61 +168,8 @@ def with_look(scene: dict[str, Any], request: ScriptRequest, language: ScriptLan
 
 # ---- the model: one scene, or the whole script, rewritten under an instruction ----
 
-_SCENE_TEMPLATES: dict[ScriptLanguage, str] = {
-    "zh": """下面是一个短视频分镜脚本（JSON）：
-{script}
-
-{task}{instruction}
-与前后场景保持连贯，但不要重复其他场景的内容。
-description、action、narration 用中文；visual_prompt 用英文。
-camera 只能取以下值之一：{cameras}
-时长 {duration} 秒，除非要求里另有说明。
-只输出这一个场景的 JSON 对象，不要代码块，不要任何解释。""",
-    "en": """Here is a short-video storyboard (JSON):
-{script}
-
-{task}{instruction}
-Keep it coherent with the scenes around it, without repeating any other scene. Description, \
-action and narration in English; visual_prompt always in English.
-camera must be one of: {cameras}
-Duration: {duration} seconds, unless the instruction says otherwise.
-Output that one scene's JSON object only: no code fences, no explanations.""",
-}
-_REWRITE_TASK: dict[ScriptLanguage, str] = {
-    "zh": "请重写第 {number} 个场景，写出与原来不同的一个版本。",
-    "en": "Rewrite scene {number}: a different version of it.",
-}
-_INSERT_TASK: dict[ScriptLanguage, str] = {
-    "zh": "请写一个新场景，放在第 {number} 个位置（原来的第 {number} 个场景之前）。",
-    "en": "Write a new scene to go at position {number} (before the current scene {number}).",
-}
-_INSTRUCTION: dict[ScriptLanguage, str] = {"zh": "\n要求：{text}", "en": "\nInstruction: {text}"}
-_REFINE_TEMPLATES: dict[ScriptLanguage, str] = {
-    "zh": """下面是一个短视频分镜脚本（JSON）：
-{script}
-
-请按照这个要求改写整个脚本：{instruction}
-要求没有提到的地方保持原样。所有场景的 duration 之和等于 total_duration。visual_prompt 用英文。
-camera 只能取以下值之一：{cameras}
-只输出完整的 JSON 对象，格式同上，不要代码块，不要任何解释。""",
-    "en": """Here is a short-video storyboard (JSON):
-{script}
-
-Rewrite the whole storyboard following this instruction: {instruction}
-Keep whatever the instruction does not ask to change. Title, description, action and narration \
-in English. The scenes' durations must add up to total_duration. visual_prompt always in English.
-camera must be one of: {cameras}
-Output the complete JSON object only, in the same format: no code fences, no explanations.""",
-}
-
-
-def _in(table: dict[ScriptLanguage, str], language: ScriptLanguage) -> str:
-    """`table`'s text for `language`: zh and en have their own; the other script languages use
-    the English one, told which language to write (the model reads English instructions best)."""
-    if language in table:
-        return table[language]
-    name = LANGUAGES[language].english_name
-    return table["en"].replace("narration in English", f"narration in {name}")
+# The instructions are data: data/languages/<code>.yaml, `editing` (languages.Editing), written
+# in each script language.
 
 
 def rewrite_scene_messages(
@@ -234,7 +181,7 @@ def rewrite_scene_messages(
 ) -> list[dict[str, str]]:
     """Messages asking the model for another version of scene `number`, seeing the script."""
     language: ScriptLanguage = script["language"]
-    task = _in(_REWRITE_TASK, language).format(number=number)
+    task = LANGUAGES[language].editing.rewrite_task.format(number=number)
     duration = script["scenes"][number - 1]["duration"]
     return _scene_messages(request, script, task, instruction, duration, system_prompt)
 
@@ -248,7 +195,7 @@ def insert_scene_messages(
     system_prompt: str | None = None,
 ) -> list[dict[str, str]]:
     """Messages asking the model for a new scene at `position`, seeing the script."""
-    task = _in(_INSERT_TASK, script["language"]).format(number=position)
+    task = LANGUAGES[script["language"]].editing.insert_task.format(number=position)
     return _scene_messages(request, script, task, instruction, duration, system_prompt)
 
 
@@ -262,8 +209,9 @@ def _scene_messages(
 ) -> list[dict[str, str]]:
     language: ScriptLanguage = script["language"]
     persona = build_messages(request, system_prompt)[0]
-    wanted = _in(_INSTRUCTION, language).format(text=instruction) if instruction else ""
-    user = _in(_SCENE_TEMPLATES, language).format(
+    texts = LANGUAGES[language].editing
+    wanted = texts.instruction.format(text=instruction) if instruction else ""
+    user = texts.scene.format(
         script=_compact(script),
         task=task,
         instruction=wanted,
@@ -282,7 +230,7 @@ def refine_messages(
     """Messages asking the model to rewrite the whole script under `instruction`."""
     language: ScriptLanguage = script["language"]
     persona = build_messages(request, system_prompt)[0]
-    user = _in(_REFINE_TEMPLATES, language).format(
+    user = LANGUAGES[language].editing.refine.format(
         script=_compact(script), instruction=instruction, cameras=CAMERA_NAMES
     )
     return [persona, {"role": "user", "content": user}]

@@ -141,6 +141,25 @@ class Keywords(ContentModel):
     particles: tuple[Word, ...] = ()
 
 
+_SCENE_EDIT_FIELDS = ("script", "task", "instruction", "cameras", "duration")
+
+
+class Editing(ContentModel):
+    """What the model is told when it rewrites or inserts one scene, or rewrites the whole
+    script under an instruction (storyboard/editing.py fills them)."""
+
+    scene: Annotated[Text, _template(*_SCENE_EDIT_FIELDS, required=_SCENE_EDIT_FIELDS)]
+    rewrite_task: Annotated[Text, _template("number", required=("number",))]
+    insert_task: Annotated[Text, _template("number", required=("number",))]
+    instruction: Annotated[Text, _template("text", required=("text",))]
+    refine: Annotated[
+        Text,
+        _template(
+            "script", "instruction", "cameras", required=("script", "instruction", "cameras")
+        ),
+    ]
+
+
 class Hints(ContentModel):
     """How a prompt in this language states the video's length and scene count (hints.py reads
     them besides its own zh/en rules): unit words, number words, what marks a per-scene length
@@ -180,6 +199,7 @@ class Language(ContentModel):
     # Two nouns as one phrase, for a topic carried from a prompt in another language.
     noun_phrase: Annotated[Text, _template("modifier", "head", required=("modifier", "head"))]
     prompts: Prompts
+    editing: Editing
     aliases: Aliases = Aliases()
     keywords: Keywords = Keywords()
     hints: Hints = Hints()
