@@ -5,6 +5,7 @@ names: `ray_` before each). Every ingress replica records into its own instrumen
 sums them across replicas.
 
 - `record_script(outcome)`: once per script the pipeline hands over (model, repaired, fallback).
+- `record_quality(request, outcome)`: the script's quality checks (issue 13), pass or fail each.
 - `record_webhook_delivery(outcome)`: once per webhook delivery attempt (serve_app/webhooks.py).
 - `report_unfinished_tasks(count)`: a loop setting this replica's unfinished-task gauge.
 """
@@ -19,6 +20,8 @@ from typing import Any
 
 from deployments.metrics import Instruments, MetricSpec
 from deployments.storyboard.constants import SCRIPT_SOURCES
+from deployments.storyboard.models import ScriptRequest, VideoScript
+from deployments.storyboard.quality import QualityReport, quality_report
 
 logger = logging.getLogger("ray.serve")
 
@@ -60,7 +63,25 @@ WEBHOOK_DELIVERIES = MetricSpec(
     tag_keys=("outcome",),
 )
 
-SPECS = (SCRIPTS, FALLBACKS, PARSE_FAILURES, TASKS_UNFINISHED, WEBHOOK_DELIVERIES)
+# The quality report's pass/fail checks, as metric labels (storyboard/quality.py computes them).
+QUALITY_CHECKS: dict[str, Callable[[QualityReport], bool]] = {
+    "duration": lambda report: report.duration_ok,
+    "scene_count": lambda report: report.scene_count_ok,
+    "narration": lambda report: report.narration_ok,
+    "language": lambda report: report.language_ok,
+    "visual_prompts_english": lambda report: report.visual_prompts_english,
+    "distinct_scenes": lambda report: report.distinct_scene_ratio == 1.0,
+    "characters": lambda report: report.character_coverage == 1.0,
+}
+QUALITY = MetricSpec(
+    "vss_script_quality_checks_total",
+    "counter",
+    "Scripts handed over, by quality check (duration, scene_count, narration, language, "
+    "visual_prompts_english, distinct_scenes, characters) and result (pass, fail).",
+    tag_keys=("check", "result"),
+)
+
+SPECS = (SCRIPTS, FALLBACKS, PARSE_FAILURES, TASKS_UNFINISHED, WEBHOOK_DELIVERIES, QUALITY)
 
 _instruments = Instruments(*SPECS)
 
@@ -76,6 +97,22 @@ def record_script(outcome: dict[str, Any]) -> None:
         _instruments[FALLBACKS.name].inc(1, tags={"reason": fallback_reason_kind(outcome)})
     if outcome.get("parse_failures"):
         _instruments[PARSE_FAILURES.name].inc(outcome["parse_failures"])
+
+
+def quality_checks(report: QualityReport) -> dict[str, bool]:
+    return {check: passed(report) for check, passed in QUALITY_CHECKS.items()}
+
+
+def record_quality(request: ScriptRequest, outcome: dict[str, Any]) -> None:
+    """Count each quality check of the script the pipeline handed over as passed or failed.
+    Metrics never fail a task: a script that does not validate here is logged and skipped."""
+    try:
+        report = quality_report(request, VideoScript.model_validate(outcome["script"]))
+    except Exception:  # the task goes on; the log says what was not counted
+        logger.warning("quality not counted for a %s script", outcome.get("source"), exc_info=True)
+        return
+    for check, ok in quality_checks(report).items():
+        _instruments[QUALITY.name].inc(1, tags={"check": check, "result": "pass" if ok else "fail"})
 
 
 def fallback_reason_kind(outcome: dict[str, Any]) -> str:

@@ -34,7 +34,7 @@ from deployments.storyboard.prompts import (
     script_json_schema,
 )
 from serve_app.config import Settings
-from serve_app.metrics import record_script
+from serve_app.metrics import record_quality, record_script
 from serve_app.protocol import ScriptRequest, TaskStage
 from serve_app.script_cache import ScriptCache, cache_key
 
@@ -64,6 +64,7 @@ class ScriptPipeline:
         at_hand = self._script_at_hand(request)
         if at_hand is not None:
             record_script(at_hand)
+            record_quality(request, at_hand)
         return at_hand
 
     def _script_at_hand(self, request: ScriptRequest) -> dict[str, Any] | None:
@@ -92,6 +93,7 @@ class ScriptPipeline:
         if self.cache is not None and written["source"] != "fallback":
             self.cache.put(self._cache_key(request), written)  # a fallback may be an outage
         record_script(written)
+        record_quality(request, written)
         return written
 
     async def model_reply(

@@ -34,6 +34,8 @@ ASKED_FOR = {
     "vss_tasks_unfinished": ("gauge", ()),
     "vss_parse_failures_total": ("counter", ()),
     "vss_webhook_deliveries_total": ("counter", ("outcome",)),
+    # issue 13, item 3: the quality report counted in metrics
+    "vss_script_quality_checks_total": ("counter", ("check", "result")),
 }
 # Ray Serve's own series the dashboard uses, as Ray 2.60's metrics agent exports them (ray_
 # prefix; counters with _total; histograms as _bucket/_sum/_count). Their definitions are in
@@ -174,3 +176,29 @@ def test_continuous_engine_stamps_each_request_with_its_first_token(tiny_model_d
         engine.sleep()
     assert result.completion_tokens == 4
     assert before < result.first_token_at < after
+
+
+def test_quality_checks_read_the_report_each_check_failing_on_its_own():
+    from deployments.storyboard.fallback import build_fallback_script
+    from deployments.storyboard.models import ScriptRequest
+    from deployments.storyboard.quality import quality_report
+    from serve_app.metrics import QUALITY_CHECKS, quality_checks
+
+    request = ScriptRequest(
+        prompt="A short film about a lost umbrella", duration_s=20, num_scenes=3,
+        characters=[{"name": "Mia", "description": "a girl in a yellow raincoat"}],
+    )  # fmt: skip
+    script = build_fallback_script(request)
+    assert quality_checks(quality_report(request, script)) == dict.fromkeys(QUALITY_CHECKS, True)
+    scenes = [scene.model_copy() for scene in script.scenes]
+    scenes[0] = scenes[0].model_copy(update={"narration": "word " * 200})
+    scenes[1] = scenes[1].model_copy(update={"description": scenes[2].description})
+    broken = script.model_copy(update={"scenes": scenes})
+    failing = {k for k, ok in quality_checks(quality_report(request, broken)).items() if not ok}
+    assert failing == {"narration", "distinct_scenes"}
+    with_leo = ScriptRequest.model_validate(
+        {**request.model_dump(), "characters": [*request.model_dump()["characters"],
+                                                {"name": "Leo", "description": "an old man"}]}
+    )  # fmt: skip
+    failing = {k for k, ok in quality_checks(quality_report(with_leo, script)).items() if not ok}
+    assert failing == {"characters"}  # Leo is in no scene of the script written without him

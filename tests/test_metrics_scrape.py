@@ -119,6 +119,15 @@ def expected_values(traffic, status) -> dict[tuple[str, tuple], float]:
     expected = {("ray_vss_scripts_total", ()): TASKS}
     for source, count in sources.items():
         expected["ray_vss_scripts_total", (("source", source),)] = count
+    # The quality checks each task's response shows, counted as the pipeline handed it over.
+    for check, field in (("duration", "duration_ok"), ("narration", "narration_ok")):
+        passed = sum(bool(task["quality"][field]) for task in traffic)
+        expected["ray_vss_script_quality_checks_total", (("check", check), ("result", "pass"))] = (
+            passed
+        )
+        expected["ray_vss_script_quality_checks_total", (("check", check), ("result", "fail"))] = (
+            TASKS - passed
+        )
     # Each bucket: the batches of at most `le` requests (Ray derives a histogram's _sum from
     # bucket midpoints, so the buckets, not the sum, are what is exact).
     sizes = {int(size): count for size, count in counters["batch_size_histogram"].items()}
