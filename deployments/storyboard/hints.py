@@ -4,12 +4,8 @@ for the request fields it leaves open (issue 17).
 `read_hints` reads what the prompt says; `apply_hints` fills `duration_s` / `num_scenes` of a
 request that left them None, so the model's prompt and the fallback see the same numbers. The
 request's own fields always win. Values outside the request's limits are clamped, with a note
-saying what was read and what it became; the notes go back to the client.
-
-The other script languages' words (30秒, 1分30秒, 5シーン; 30초, 5개 장면, 장면 5개; 30 segundos,
-5 escenas; 30 secondes, 5 scènes; 30 Sekunden, 5 Szenen; their number words, "cada"/"chaque"/"je"
-for a scene's own length, "en total"/"insgesamt" for the total) are data in
-data/languages/<code>.yaml (`hints`).
+saying what was read and what it became; the notes go back to the client. ja/ko/es/fr/de (30秒,
+5개 장면, 30 segundos, 30 Sekunden): hint_words.py, from data/languages/<code>.yaml `hints`.
 
 Only a number with a unit is read: a duration needs 秒/分钟/小时 or seconds/minutes/hours (45s,
 45-second, 1分30秒, two-minute, half a minute, 1:30 followed by "long"/"video"/...), a count needs
@@ -34,6 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
+from deployments.storyboard import hint_words as words
 from deployments.storyboard.constants import (
     MAX_DURATION_S,
     MAX_SCENE_SECONDS,
@@ -42,8 +39,6 @@ from deployments.storyboard.constants import (
     MIN_SCENE_SECONDS,
     MIN_SCENES,
 )
-from deployments.storyboard.language import kana_count
-from deployments.storyboard.languages import LANGUAGES
 from deployments.storyboard.lengths import max_scenes_for, min_scenes_for
 from deployments.storyboard.models import ScriptRequest
 from deployments.storyboard.numbers import (
@@ -155,88 +150,8 @@ _COUNT_PATTERNS = {
     ),
 }
 
-# ---- the other script languages (ja, ko, es, fr, de): their words, from data/languages ----
-
-
-def _words(words: tuple[str, ...] | list[str]) -> str:
-    return "|".join(re.escape(word) for word in sorted(words, key=len, reverse=True))
-
-
-_HINTS = {code: language.hints for code, language in LANGUAGES.items() if language.hints.seconds}
-_LANGUAGE_NUMBERS: dict[str, int] = {}
-for _hints in _HINTS.values():
-    _LANGUAGE_NUMBERS |= {word.lower(): value for word, value in _hints.numbers.items()}
-_LANGUAGE_ARTICLES = frozenset(word.lower() for h in _HINTS.values() for word in h.articles)
-_PER_SCENE_WORDS = tuple(word.lower() for h in _HINTS.values() for word in h.per_scene)
-_TOTAL_WORDS = tuple(word.lower() for h in _HINTS.values() for word in h.total)
-_NUMBER_WORDS = _words(list(_LANGUAGE_NUMBERS))
-_LANGUAGE_NUMBER = rf"(?:\d{{1,6}}(?:[.,]\d{{1,3}})?|{ZH_NUMBER}|(?<![^\W\d_])(?:{_NUMBER_WORDS}))"
-_END = r"(?![^\W\d_])"  # a Latin-script unit word ends there (30 segundos, not 30 segundosx)
-
-
-def _language_patterns() -> dict[str, re.Pattern[str]]:
-    """Each language's duration and count patterns, named lang_<kind>_<code>."""
-    patterns: dict[str, re.Pattern[str]] = {}
-    for code, hints in _HINTS.items():
-        latin = LANGUAGES[code].script == "latin"
-        end = _END if latin else ""
-        num = rf"(?P<n1>(?<![\d.]){_LANGUAGE_NUMBER})"
-        sec, mins = _words(hints.seconds), _words(hints.minutes)
-        joiner = rf"(?:[ \t]*(?:{_words(hints.and_)})[ \t]*|[ \t]*)" if hints.and_ else r"[ \t]*"
-        patterns[f"lang_compound_{code}"] = re.compile(
-            rf"{num}[ \t]*-?[ \t]*(?P<u1>{mins}){end}{joiner}"
-            rf"(?P<n2>\d{{1,2}}|{_words(list(hints.numbers)) or '(?!)'})[ \t]*(?:{sec}){end}",
-            _FLAGS,
-        )
-        if hints.half_minute:
-            patterns[f"lang_half_{code}"] = re.compile(
-                rf"(?:{_words(hints.half_minute)}){end}", _FLAGS
-            )
-        patterns[f"lang_simple_{code}"] = re.compile(
-            rf"{num}[ \t]*-?[ \t]*(?P<u1>{sec}|{mins}){end}", _FLAGS
-        )
-    return patterns
-
-
-def _language_count_patterns() -> dict[str, re.Pattern[str]]:
-    patterns: dict[str, re.Pattern[str]] = {}
-    for code, hints in _HINTS.items():
-        end = _END if LANGUAGES[code].script == "latin" else ""
-        num = rf"(?P<n1>(?<![\d.]){_LANGUAGE_NUMBER})"
-        counter = rf"(?:[ \t]*(?:{_words(hints.counters)}))?" if hints.counters else ""
-        scenes = _words(hints.scenes)
-        patterns[f"lang_count_{code}"] = re.compile(
-            rf"{num}{counter}[ \t]*(?:の|의)?[ \t]*(?P<u1>{scenes}){end}", _FLAGS
-        )
-        if hints.counters:  # 장면 5개: the noun first, then the number and its counter
-            patterns[f"lang_count_after_{code}"] = re.compile(
-                rf"(?P<u1>{scenes})[ \t]*{num}[ \t]*(?:{_words(hints.counters)})", _FLAGS
-            )
-    return patterns
-
-
-def _language_number(token: str) -> float:
-    lowered = token.lower()
-    if lowered in _LANGUAGE_NUMBERS:
-        return float(_LANGUAGE_NUMBERS[lowered])
-    return number_value(lowered.replace(",", "."))
-
-
-def _language_unit_seconds(unit: str) -> int:
-    lowered = unit.lower()
-    return 60 if any(lowered in (w.lower() for w in h.minutes) for h in _HINTS.values()) else 1
-
-
-def _language_context_ok(text: str, start: int, end: int) -> bool:
-    """Not a scene's length: no per-scene word (cada, chaque, je, 각, ずつ) just around it."""
-    before, after = text[max(0, start - 20) : start].lower(), text[end : end + 12].lower()
-    if any(word in before[-6:] for word in _TOTAL_WORDS):  # 장면당 5초씩, 총 40초: the total
-        return True
-    return not any(word in before or after.lstrip().startswith(word) for word in _PER_SCENE_WORDS)
-
-
-_DURATION_PATTERNS |= _language_patterns()
-_COUNT_PATTERNS |= _language_count_patterns()
+_DURATION_PATTERNS |= words.language_duration_patterns()  # ja, ko, es, fr, de
+_COUNT_PATTERNS |= words.language_count_patterns()
 
 # ---- contexts --------------------------------------------------------------------------------
 
@@ -394,8 +309,7 @@ def _is_marked(kind: str, text: str, start: int, end: int) -> bool:
     before, after = _before(text, start), _after(text, end)
     if _TOTAL_BEFORE.search(before) or _TOTAL_AFTER.match(after):
         return True
-    tail, head = before[-16:].lower(), after[:16].lower().lstrip()
-    if any(word in tail or head.startswith(word) for word in _TOTAL_WORDS):
+    if words.language_total(before, after):
         return True
     if kind != "duration":
         return False
@@ -409,7 +323,7 @@ def _duration_value(kind: str, match: re.Match[str]) -> tuple[float, bool] | Non
     groups = match.groupdict()
     n1 = groups.get("n1")
     if kind.startswith("lang_"):
-        return _language_duration(kind, groups)
+        return words.language_duration(kind, groups)
     if kind == "half":
         return (30.0 if groups["u1"] or groups["u2"] else 1800.0), False
     if kind == "clock":
@@ -435,21 +349,9 @@ def _duration_value(kind: str, match: re.Match[str]) -> tuple[float, bool] | Non
     return number_value(n1) * seconds, False
 
 
-def _language_duration(kind: str, groups: dict[str, str | None]) -> tuple[float, bool] | None:
-    if kind.startswith("lang_half_"):
-        return 30.0, False
-    n1, unit = groups["n1"] or "", groups["u1"] or ""
-    seconds = _language_unit_seconds(unit)
-    if n1.lower() in _LANGUAGE_ARTICLES and seconds == 1:
-        return None  # "un segundo vídeo": not a length
-    if kind.startswith("lang_compound_"):
-        return _language_number(n1) * 60 + _language_number(groups["n2"] or "0"), False
-    return _language_number(n1) * seconds, False
-
-
 def _duration_context_ok(kind: str, text: str, match: re.Match[str]) -> bool:
     start, end = match.span()
-    if kind.startswith("lang_") and not _language_context_ok(text, start, end):
+    if kind.startswith("lang_") and not words.language_context_ok(text, start, end):
         return False
     before, after = _before(text, start), _after(text, end)
     if kind == "clock":
@@ -484,11 +386,7 @@ def _count_value(kind: str, match: re.Match[str], text: str) -> tuple[float, boo
     if kind == "single":
         return 1.0, False
     if kind.startswith("lang_"):
-        token = match.group("n1")
-        if token.lower() in _LANGUAGE_ARTICLES:
-            return None  # "una escena donde...": a scene, not a count of one
-        value = _language_number(token)
-        return (value, False) if value == int(value) else None
+        return words.language_count(match.group("n1"))
     n1, n2 = match.group("n1"), match.group("n2")
     if is_article(n1) or (n2 is not None and is_article(n2)):
         return None  # "a scene where ..."
@@ -513,7 +411,7 @@ def _count_value(kind: str, match: re.Match[str], text: str) -> tuple[float, boo
 
 def _count_context_ok(text: str, match: re.Match[str]) -> bool:
     start, end = match.span()
-    if not _language_context_ok(text, start, end):
+    if not words.language_context_ok(text, start, end):
         return False
     before, after = _before(text, start), _after(text, end)
     if _EN_NOT_COUNT_BEFORE.search(before) or _EN_NOT_COUNT_AFTER.match(after):
@@ -556,27 +454,17 @@ def _reading(
     return _Reading(kind, start, end, value[0], value[1], _is_marked(kind, text, start, end))
 
 
-def _applies(kind: str, text: str) -> bool:
-    """Japanese patterns (秒, 分 after a kanji numeral) only read text with kana: in Chinese
-    "十分好看" and "一秒爱上" are no lengths."""
-    return not kind.endswith("_ja") or kana_count(text) > 0
-
-
 def _readings(text: str) -> list[_Reading]:
     """Every duration and count stated in `text`, in order."""
     found: list[tuple[re.Match[str], _Reading | None]] = []
-    for kind, pattern in _DURATION_PATTERNS.items():
-        if not _applies(kind, text):
-            continue
+    for kind, pattern in words.applicable(_DURATION_PATTERNS, text):
         for match in pattern.finditer(text):
             if (value := _duration_value(kind, match)) is not None:
                 ok = _duration_context_ok(kind, text, match)
                 found.append((match, _reading("duration", text, match, value, ok)))
     readings = _leftmost_longest(found)
     found = []
-    for kind, pattern in _COUNT_PATTERNS.items():
-        if not _applies(kind, text):
-            continue
+    for kind, pattern in words.applicable(_COUNT_PATTERNS, text):
         for match in pattern.finditer(text):
             if (value := _count_value(kind, match, text)) is not None:
                 ok = _count_context_ok(text, match)
