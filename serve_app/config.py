@@ -14,7 +14,13 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from deployments.config import ChatGLMConfig
 from deployments.engine.config import BatchingConfig
-from deployments.storyboard.constants import MAX_PROMPT_CHARS, MAX_SYSTEM_PROMPT_CHARS
+from deployments.storyboard.constants import (
+    MAX_MODEL_ID_CHARS,
+    MAX_PROMPT_CHARS,
+    MAX_SYSTEM_PROMPT_CHARS,
+    MODEL_ID_PATTERN,
+)
+from serve_app.model_registry import ModelEntry, deployment_name
 
 SYNC_WAIT_MARGIN_S = 5.0  # accepting, preparing and storing a task around the LLM deadline
 
@@ -212,6 +218,23 @@ class Settings(BaseSettings, ChatGLMConfig):
         description="The model's id on /v1 (GET /v1/models, the `model` of a completion); "
         "none = the model_path folder's name (e.g. chatglm3-6b).",
     )
+    # Several models (serve_app/model_registry.py)
+    models: list[ModelEntry] = Field(
+        default_factory=list,
+        description="Served models, each its own ChatGLM-<id> deployment: {id, model_path or "
+        "hub_repo_id@hub_revision, engine, precision, device, num_gpus, max_batch_size, ...}; "
+        "a field an entry leaves out takes the top-level setting of that name. Empty = the "
+        "one model of the top-level settings, id served_model_name (deployment ChatGLM). "
+        "VSS_MODELS takes JSON.",
+    )
+    default_model: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_MODEL_ID_CHARS,
+        pattern=MODEL_ID_PATTERN,
+        description="Id of the model a request without `model` gets; none = the first of "
+        "models (or the one model's).",
+    )
     openai_max_ongoing_requests: int = Field(
         64,
         ge=1,
@@ -262,6 +285,39 @@ class Settings(BaseSettings, ChatGLMConfig):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return env_settings, init_settings
 
+    @model_validator(mode="before")
+    @classmethod
+    def _entries_inherit_the_model_settings(cls, data: Any) -> Any:
+        """Each `models:` entry starts from the top-level model fields (device, precision...)."""
+        if isinstance(data, dict) and isinstance(data.get("models"), list):
+            shared = {key: data[key] for key in ChatGLMConfig.model_fields if key in data}
+            entries = [
+                {**shared, **entry} if isinstance(entry, dict) else entry
+                for entry in data["models"]
+            ]
+            data = {**data, "models": entries}
+        return data
+
+    @model_validator(mode="after")
+    def _model_ids_are_unique(self) -> Settings:
+        if self.models and self.served_model_name is not None:
+            raise ValueError(
+                "served_model_name names the one-model shorthand; with `models` each entry's "
+                "id is its name"
+            )
+        ids = [entry.id for entry in self.model_entries()]
+        names = [deployment_name(model_id) for model_id in ids]
+        repeated = sorted({i for i, name in zip(ids, names, strict=True) if names.count(name) > 1})
+        if repeated:
+            raise ValueError(
+                f"models: ids must be unique (also once / and : read as _): {', '.join(repeated)}"
+            )
+        if self.default_model is not None and self.default_model not in ids:
+            raise ValueError(
+                f"default_model {self.default_model!r} is none of the models: {', '.join(ids)}"
+            )
+        return self
+
     @model_validator(mode="after")
     def _sync_wait_outlasts_the_generation_deadline(self) -> Settings:
         # Otherwise `?wait=true` gives up (202) before the deadline's fallback can answer it.
@@ -281,6 +337,16 @@ class Settings(BaseSettings, ChatGLMConfig):
                 "webhook_secret_file too (every webhook is signed)"
             )
         return self
+
+    def model_entries(self) -> list[ModelEntry]:
+        """The served models: `models`, or the top-level model as the one entry."""
+        if self.models:
+            return list(self.models)
+        model_id = self.served_model_name or Path(self.model_path).name or "model"
+        return [ModelEntry.model_validate({**self.chatglm_config().model_dump(), "id": model_id})]
+
+    def default_model_id(self) -> str:
+        return self.default_model or self.model_entries()[0].id
 
     def batching_user_config(self) -> dict[str, Any]:
         """The live knobs the ChatGLM deployment takes through `reconfigure`."""

@@ -15,6 +15,7 @@ from serve_app.edit_jobs import EditRunner, model_check_of
 from serve_app.errors import install_error_handlers
 from serve_app.metrics import report_unfinished_tasks
 from serve_app.middleware import CORSFromSettingsMiddleware, RequestContextMiddleware
+from serve_app.model_registry import ModelRegistry
 from serve_app.openai.serving import OpenAIServing
 from serve_app.pipeline import ScriptPipeline
 from serve_app.routes import events, exports, health, model, playground, scenes, tasks
@@ -54,20 +55,21 @@ class Ingress:
 
     async def __init__(
         self,
-        chat: DeploymentHandle,
+        chats: dict[str, DeploymentHandle],
         processor: DeploymentHandle,
         store: DeploymentHandle,
         settings: Settings,
     ):
-        self.chat = chat
+        self.models = ModelRegistry(settings, chats)  # each model's deployment, by id
+        self.chat = self.models.handle(None)  # the default model's
         self.settings = settings
         warm_up()  # this replica writes fallbacks too (the model known to be down, or failing)
         self.access_policy = AccessPolicy.from_settings(settings)
-        self.pipeline = ScriptPipeline(chat, processor, settings)
+        self.pipeline = ScriptPipeline(self.models, processor, settings)
         self.tasks = TaskRunner(store, self.pipeline, settings)
         self.store = self.tasks.store
-        self.model_health = ModelHealth(chat)
-        self.openai = OpenAIServing(chat, settings)
+        self.model_health = ModelHealth(self.chat)
+        self.openai = OpenAIServing(self.models, settings)
         self.tasks.start_background_work()
         self.edits = EditRunner(
             self.store,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,29 +34,67 @@ from deployments.storyboard.prompts import (
     script_json_schema,
 )
 from serve_app.config import Settings
+from serve_app.errors import FieldError
 from serve_app.metrics import record_quality, record_script
+from serve_app.model_registry import ModelRegistry, UnknownModel
 from serve_app.protocol import ScriptRequest, TaskStage
 from serve_app.script_cache import ScriptCache, cache_key
 
 logger = logging.getLogger("ray.serve")
 
+MODEL_FIELD = "body.model"
+
 
 class ScriptPipeline:
-    def __init__(self, chat: DeploymentHandle, processor: DeploymentHandle, settings: Settings):
-        self.chat = chat
+    def __init__(
+        self,
+        chat: ModelRegistry | Mapping[str, DeploymentHandle] | DeploymentHandle,
+        processor: DeploymentHandle,
+        settings: Settings,
+    ):
+        # Every served model by id (or the one model's handle: ModelRegistry.of)
+        self.models = ModelRegistry.of(chat, settings)
+        self.chat = self.models.handle(None)  # the default model's
         self.processor = processor
         self.settings = settings
         self.sources = LLM_SOURCES if settings.self_repair else LLM_SOURCES[:1]
         self.generation_timeout_s = settings.generation_timeout_s
-        # After the model said it is unavailable, skip the model side until this moment.
-        self._model_down_until = 0.0
-        self._model_down_reason = ""
-        # Only greedy decoding gives the same script twice, so only then is a cached one right.
+        # Per model id: after the model said it is unavailable, skip it until then (and why).
+        self._model_down: dict[str, tuple[float, str]] = {}
+        # Only greedy decoding gives the same script twice, so only then is a cached one right
+        # (per model: its own temperature).
         self.cache = (
             ScriptCache(settings.cache_max_entries, settings.cache_ttl_s)
-            if settings.cache_enabled and settings.temperature == 0
+            if settings.cache_enabled
+            and any(entry.temperature == 0 for entry in self.models.entries.values())
             else None
         )
+
+    def named(self, request: ScriptRequest) -> ScriptRequest:
+        """`request` naming the model that writes it (the default when it names none), as the
+        task stores it; FieldError naming body.model when that model is not served."""
+        try:
+            model_id = self.models.resolve(request.model)
+        except UnknownModel as error:
+            raise FieldError(MODEL_FIELD, str(error)) from None
+        return (
+            request if request.model == model_id else request.model_copy(update={"model": model_id})
+        )
+
+    def _down_reason(self, model_id: str | None) -> str | None:
+        """Why the model is known to be down (within model_recheck_s of it saying so), or None."""
+        until, reason = self._model_down.get(model_id or self.models.default_id, (0.0, ""))
+        return reason if time.monotonic() < until else None
+
+    def _mark_down(self, model_id: str | None, reason: str) -> None:
+        until = time.monotonic() + self.settings.model_recheck_s
+        self._model_down[model_id or self.models.default_id] = (until, reason)
+
+    def _cacheable(self, request: ScriptRequest) -> bool:
+        if self.cache is None:
+            return False
+        entry = self.models.entries.get(request.model or self.models.default_id)
+        return entry is not None and entry.temperature == 0
 
     def script_at_hand(self, request: ScriptRequest) -> dict[str, Any] | None:
         """The outcome when no remote call is needed — a cached script, or the fallback while
@@ -68,13 +106,14 @@ class ScriptPipeline:
         return at_hand
 
     def _script_at_hand(self, request: ScriptRequest) -> dict[str, Any] | None:
-        if self.cache is not None:
+        if self._cacheable(request):
             cached = self.cache.get(self._cache_key(request))
             if cached is not None:
                 return {**cached, "generation_ms": 0.0}
-        if time.monotonic() < self._model_down_until:
+        down = self._down_reason(request.model)
+        if down is not None:
             # Two calls to learn that again would cost ~15x the 0.2 ms the fallback takes.
-            return fallback_outcome(request, None, self._model_down_reason, LLMProgress())
+            return fallback_outcome(request, None, down, LLMProgress())
         return None
 
     async def write_script(
@@ -90,49 +129,56 @@ class ScriptPipeline:
         if watcher is not None:
             on_stage = watcher.enter
         written = await self._write_script(request, on_stage or _ignore_stage, watcher)
-        if self.cache is not None and written["source"] != "fallback":
+        if self._cacheable(request) and written["source"] != "fallback":
             self.cache.put(self._cache_key(request), written)  # a fallback may be an outage
         record_script(written)
         record_quality(request, written)
         return written
 
     async def model_reply(
-        self, messages: list[dict[str, str]], json_schema: dict[str, Any] | None
+        self,
+        messages: list[dict[str, str]],
+        json_schema: dict[str, Any] | None,
+        model: str | None = None,
     ) -> str:
-        """One reply of the model to `messages` (held to `json_schema` when constrained
-        decoding is on), within the generation deadline. ModelDown when the model is known to
-        be down or says so; TimeoutError past the deadline; other failures as they come."""
-        if time.monotonic() < self._model_down_until:
-            raise ModelDown(self._model_down_reason)
-        settings = self.settings
+        """One reply of `model` (none = the default) to `messages` (held to `json_schema` when
+        its constrained decoding is on), within the generation deadline. ModelDown when the
+        model is known to be down, says so or is no longer served; TimeoutError past the
+        deadline; other failures as they come."""
+        down = self._down_reason(model)
+        if down is not None:
+            raise ModelDown(down)
+        try:
+            config = self.models.entry(model)
+        except UnknownModel as error:
+            raise ModelDown(f"model_unavailable: {error}") from None
         generation = GenerationRequest(
             messages=messages,
-            max_new_tokens=settings.max_new_tokens,
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            json_schema=json_schema if settings.constrained_decoding else None,
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            json_schema=json_schema if config.constrained_decoding else None,
         )
         try:
-            reply = await asyncio.wait_for(self._chat(generation), self.generation_timeout_s)
+            reply = await asyncio.wait_for(self._chat(generation, model), self.generation_timeout_s)
         except ModelNotAvailable as error:
-            self._model_down_until = time.monotonic() + settings.model_recheck_s
-            self._model_down_reason = f"model_unavailable: {error.reason}"
-            raise ModelDown(self._model_down_reason) from None
+            self._mark_down(model, f"model_unavailable: {error.reason}")
+            raise ModelDown(f"model_unavailable: {error.reason}") from None
         return reply.text
 
     def cache_stats(self) -> dict[str, Any] | None:
         return self.cache.stats() if self.cache else None
 
     def _cache_key(self, request: ScriptRequest) -> str:
-        settings = self.settings
+        config = self.models.entry(request.model)  # the request names its model (its id too)
         return cache_key(
             request,
-            model=settings.model_path,
+            model=config.model_path,
             template_version=TEMPLATE_VERSION,
             sampling={
-                "max_new_tokens": settings.max_new_tokens,
-                "constrained_decoding": settings.constrained_decoding,
-                "system_prompt": settings.system_prompt,
+                "max_new_tokens": config.max_new_tokens,
+                "constrained_decoding": config.constrained_decoding,
+                "system_prompt": self.settings.system_prompt,
             },
         )
 
@@ -153,8 +199,9 @@ class ScriptPipeline:
             return fallback_outcome(request, error.fallback, f"parse_failed: {error}", progress)
         except ModelNotAvailable as error:
             reason = f"model_unavailable: {error.reason}"
-            self._model_down_until = time.monotonic() + self.settings.model_recheck_s
-            self._model_down_reason = reason
+            self._mark_down(request.model, reason)
+        except UnknownModel as error:  # accepted for a model a redeploy has removed since
+            reason = f"model_unavailable: {error}"
         except Exception as error:
             logger.warning("LLM path failed, using the fallback: %r", error)
             reason = f"generation_error: {type(error).__name__}: {error}"[:500]
@@ -177,10 +224,10 @@ class ScriptPipeline:
             on_stage(TaskStage.GENERATING if attempt == 0 else TaskStage.REPAIRING)
             started = time.perf_counter()
             if watcher is None:
-                reply = await self._chat(generation)
+                reply = await self._chat(generation, request.model)
             else:
                 feed = ReplyFeed(watcher, request, generation.max_new_tokens)
-                reply = await self._chat_streamed(generation, feed)
+                reply = await self._chat_streamed(generation, feed, request.model)
             progress.generation_s += time.perf_counter() - started
             last_attempt = attempt == len(self.sources) - 1
             on_stage(TaskStage.PARSING)
@@ -203,21 +250,23 @@ class ScriptPipeline:
     def _generation_request(
         self, request: ScriptRequest, messages: list[dict[str, str]]
     ) -> GenerationRequest:
-        """A chat request for the model; built here, not remotely: it takes ~15 µs."""
-        settings = self.settings
+        """A chat request for the request's model, with that model's sampling settings; built
+        here, not remotely: it takes ~15 µs."""
+        config = self.models.entry(request.model)
         return GenerationRequest(
             messages=messages,
-            max_new_tokens=settings.max_new_tokens,
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            json_schema=script_json_schema(request) if settings.constrained_decoding else None,
-            ignore_eos=settings.bench_ignore_eos,
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            json_schema=script_json_schema(request) if config.constrained_decoding else None,
+            ignore_eos=self.settings.bench_ignore_eos,
         )
 
-    async def _chat(self, generation: GenerationRequest) -> Any:
-        """One chat call; when the deadline cancels it, it is cancelled in Serve too (and never
-        reaches the engine if it has not started: deployments/engine_feeder.py)."""
-        response = self.chat.chat.remote(generation)
+    async def _chat(self, generation: GenerationRequest, model: str | None = None) -> Any:
+        """One chat call to `model` (none = the default); when the deadline cancels it, it is
+        cancelled in Serve too (and never reaches the engine if it has not started:
+        deployments/engine_feeder.py)."""
+        response = self.models.handle(model).chat.remote(generation)
         try:
             return await response
         except asyncio.CancelledError:
@@ -225,11 +274,14 @@ class ScriptPipeline:
             raise
 
     async def _chat_streamed(
-        self, generation: GenerationRequest, feed: Callable[[TextDelta], None]
+        self,
+        generation: GenerationRequest,
+        feed: Callable[[TextDelta], None],
+        model: str | None = None,
     ) -> Any:
         """`_chat` through the streaming call: `feed` hears each piece of the reply; the
         result (whose text is the pieces' concatenation) as `_chat` gives it."""
-        pieces = self.chat.options(stream=True).chat_stream.remote(generation)
+        pieces = self.models.handle(model).options(stream=True).chat_stream.remote(generation)
         result = None
         try:
             async for item in pieces:

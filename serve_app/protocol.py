@@ -409,6 +409,17 @@ class ModelReplicaStatus(BaseModel):
     scheduler: VLLMScheduler | None = Field(None, description="vLLM engine; null for others.")
 
 
+class ServedModel(BaseModel):
+    """One model of the registry as /api/model/status lists it."""
+
+    id: str = Field(description="The model's id (a task's or a /v1 completion's `model`).")
+    deployment: str = Field(description="Its Serve deployment (ChatGLM, or ChatGLM-<id>).")
+    default: bool = Field(description="Requests without `model` get this one.")
+    loaded: bool = Field(description="Any of its replicas has the model loaded.")
+    reason: str | None = Field(None, description="Why not loaded (or unreachable).")
+    replicas: int = Field(0, description="Its replicas that answered.")
+
+
 class ModelStatus(ModelReplicaStatus):
     """Every model replica together (serve_app/model_status.py): `loaded` when any replica is,
     `counters` and `prefix_cache` summed (their max_* the largest), `host_rss_mb` summed; the
@@ -423,6 +434,10 @@ class ModelStatus(ModelReplicaStatus):
     )
     scripts: ScriptCounters
     cache: CacheStats | None = Field(None, description="null when caching is off.")
+    model: str | None = Field(None, description="Id of the model this status is of.")
+    models: list[ServedModel] = Field(
+        default_factory=list, description="Every served model with its state."
+    )
 
 
 class FieldProblem(BaseModel):

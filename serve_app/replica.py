@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from serve_app.config import Settings
     from serve_app.edit_jobs import EditRunner
+    from serve_app.model_registry import ModelRegistry
     from serve_app.openai.serving import OpenAIServing
     from serve_app.pipeline import ScriptPipeline
     from serve_app.routes.health import ModelHealth
@@ -28,7 +29,8 @@ class IngressReplica(Protocol):
 
     settings: Settings
     access_policy: AccessPolicy
-    chat: DeploymentHandle
+    chat: DeploymentHandle  # the default model's deployment
+    models: ModelRegistry  # every model's, by id
     store: StoreClient
     pipeline: ScriptPipeline
     tasks: TaskRunner

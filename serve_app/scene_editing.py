@@ -219,7 +219,11 @@ class SceneEditor:
         held_to = refine_request(request, script)
         messages = refine_messages(request, script, instruction, self._system_prompt(request))
         try:
-            reply = await self.pipeline.model_reply(messages, script_json_schema(held_to))
+            reply = await self.pipeline.model_reply(
+                messages,
+                script_json_schema(held_to),
+                request.model,  # the task's model
+            )
             refined = parse_script(reply, held_to).model_dump(mode="json")
         except ModelDown as error:
             raise HTTPException(
@@ -256,7 +260,9 @@ class SceneEditor:
     ) -> tuple[dict[str, Any] | None, str, str | None]:
         """(the model's scene, "llm", None), or (None, "fallback", why the model gave none)."""
         try:
-            reply = await self.pipeline.model_reply(messages, scene_json_schema(request))
+            reply = await self.pipeline.model_reply(
+                messages, scene_json_schema(request), request.model
+            )
             scene = scene_from_reply(reply, number, duration)
             return with_look(scene, request, language), LLM_SOURCE, None
         except ModelDown as error:

@@ -91,13 +91,17 @@ class TaskRunner:
         `idempotency_key` the owner used before, the task stored then comes back instead,
         marked `replayed` (FieldError when that task was for a different request). A
         `callback_url` the webhook policy refuses is a FieldError naming body.callback_url;
-        an accepted one is POSTed the task when it finishes.
+        an accepted one is POSTed the task when it finishes. A `model` not served is a
+        FieldError naming body.model.
         """
         if callback_url is not None:
             try:
                 self.webhooks.check_url(callback_url)
             except CallbackRefused as error:
                 raise FieldError(CALLBACK_FIELD, str(error)) from None
+        # The stored request names its model (the default's id when it named none), so an
+        # adopted task and its edits use that model; the digest is of the body as sent.
+        named = self.pipeline.named(request)  # FieldError naming body.model if not served
         if self.unfinished >= self.max_unfinished:
             raise Overloaded(
                 f"this replica already has {self.unfinished} unfinished tasks (the limit is "
@@ -107,7 +111,7 @@ class TaskRunner:
         idempotency = None
         if idempotency_key is not None:
             idempotency = (idempotency_key, request_digest(request, callback_url))
-        request, notes = apply_hints(request)
+        request, notes = apply_hints(named)
         stored = request.model_dump(mode="json")
         at_hand = self.pipeline.script_at_hand(request)
         if at_hand is not None:

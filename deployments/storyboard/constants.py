@@ -34,6 +34,10 @@ MAX_SYSTEM_PROMPT_CHARS = 2000
 MAX_STYLE_CHARS = 50
 MAX_TITLE_CHARS = 200
 
+# Which served model writes a script: an id of the settings' model registry (also /v1's `model`).
+MODEL_ID_PATTERN = r"^[A-Za-z0-9._:/-]+$"
+MAX_MODEL_ID_CHARS = 256
+
 # Characters and look, given once per request and kept across scenes (every scene's visual
 # prompt carries the visual style and each present character's description).
 MAX_CHARACTERS = 8

@@ -15,6 +15,7 @@ from deployments.storyboard.constants import (
     MAX_CHARACTER_NAME_CHARS,
     MAX_CHARACTERS,
     MAX_DURATION_S,
+    MAX_MODEL_ID_CHARS,
     MAX_PROMPT_CHARS,
     MAX_SCENE_SECONDS,
     MAX_SCENES,
@@ -24,6 +25,7 @@ from deployments.storyboard.constants import (
     MAX_VISUAL_STYLE_CHARS,
     MIN_DURATION_S,
     MIN_SCENES,
+    MODEL_ID_PATTERN,
     AspectRatio,
     Camera,
     RequestLanguage,
@@ -205,6 +207,15 @@ class ScriptRequest(BaseModel):
         "illustration, soft pastel palette.",
     )
     aspect_ratio: AspectRatio = Field(DEFAULT_ASPECT_RATIO, description="Frame shape.")
+    model: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_MODEL_ID_CHARS,
+        pattern=MODEL_ID_PATTERN,
+        description="Id of the served model that writes the script (GET /v1/models lists "
+        "them); none = the deployment's default model. Stored with the task: an adopted task, "
+        "its scene edits and its refinements use the same model.",
+    )
 
     @field_validator("prompt", "style", "system_prompt", "visual_style")
     @classmethod

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from ray.serve.handle import DeploymentHandle
 from deployments.engine import GenerationRequest, GenerationResult, ModelNotAvailable
 from deployments.engine.base import PromptTooLong, RequestCancelled, RowFailed, TextDelta
 from serve_app.config import Settings
+from serve_app.model_registry import ModelRegistry
 from serve_app.openai.errors import OpenAIError
 from serve_app.openai.protocol import (
     AssistantMessage,
@@ -49,30 +50,38 @@ JSON_OBJECT_SCHEMA = {"type": "object"}
 class OpenAIServing:
     """One ingress replica's /v1 service."""
 
-    def __init__(self, chat: DeploymentHandle, settings: Settings):
-        self.chat = chat
+    def __init__(
+        self,
+        chat: ModelRegistry | Mapping[str, DeploymentHandle] | DeploymentHandle,
+        settings: Settings,
+    ):
+        self.models_served = ModelRegistry.of(chat, settings)  # every model, by id
         self.settings = settings
-        self.model_id = served_model_name(settings)
-        self.created = checkpoint_time(settings.model_path)
+        self.model_id = self.models_served.default_id
+        self.created = {
+            model_id: checkpoint_time(entry.model_path)
+            for model_id, entry in self.models_served.entries.items()
+        }
         self.max_ongoing = settings.openai_max_ongoing_requests
         self.ongoing = 0
 
     # Models ------------------------------------------------------------------------------------
     def models(self) -> ModelList:
-        return ModelList(data=[self.card()])
+        return ModelList(data=[self.card(model_id) for model_id in self.models_served.ids()])
 
     def model(self, model_id: str) -> ModelCard:
         self.check_model(model_id, param=None)
-        return self.card()
+        return self.card(model_id)
 
-    def card(self) -> ModelCard:
-        return ModelCard(id=self.model_id, created=self.created, owned_by=OWNED_BY)
+    def card(self, model_id: str) -> ModelCard:
+        return ModelCard(id=model_id, created=self.created[model_id], owned_by=OWNED_BY)
 
     def check_model(self, model_id: str, param: str | None = "model") -> None:
-        if model_id != self.model_id:
+        if model_id not in self.models_served.entries:
+            served = ", ".join(f"`{served}`" for served in self.models_served.ids())
             raise OpenAIError(
                 404,
-                f"The model `{model_id}` does not exist; this service serves `{self.model_id}`",
+                f"The model `{model_id}` does not exist; this service serves {served}",
                 param,
                 "model_not_found",
             )
@@ -81,7 +90,7 @@ class OpenAIServing:
     async def complete(self, body: ChatCompletionRequest) -> ChatCompletion:
         generation = self.generation_request(body)
         with self.slot():
-            response = self.chat.chat.remote(generation)
+            response = self.models_served.handle(body.model).chat.remote(generation)
             try:
                 result = await response
             except asyncio.CancelledError:  # the client went away: the engine stops the row
@@ -92,7 +101,7 @@ class OpenAIServing:
         return ChatCompletion(
             id=completion_id(),
             created=int(time.time()),
-            model=self.model_id,
+            model=body.model,
             choices=[
                 Choice(
                     message=AssistantMessage(content=result.text),
@@ -108,7 +117,8 @@ class OpenAIServing:
         generation = self.generation_request(body)
         slot = self.slot()
         slot.__enter__()
-        pieces = self.chat.options(stream=True).chat_stream.remote(generation)
+        chat = self.models_served.handle(body.model)
+        pieces = chat.options(stream=True).chat_stream.remote(generation)
         try:
             first = await anext(pieces)
         except BaseException as error:
@@ -118,12 +128,17 @@ class OpenAIServing:
                 raise as_openai_error(error, self.settings) from None
             raise
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return self._events(first, pieces, slot, include_usage)
+        return self._events(first, pieces, slot, include_usage, body.model)
 
     async def _events(
-        self, first: TextDelta | GenerationResult, pieces, slot: Slot, include_usage: bool
+        self,
+        first: TextDelta | GenerationResult,
+        pieces,
+        slot: Slot,
+        include_usage: bool,
+        model_id: str,
     ) -> AsyncIterator[str]:
-        chunk = ChunkFactory(completion_id(), int(time.time()), self.model_id, include_usage)
+        chunk = ChunkFactory(completion_id(), int(time.time()), model_id, include_usage)
         finished = False
         try:
             yield chunk.event(Delta(role="assistant", content=""))
@@ -153,7 +168,7 @@ class OpenAIServing:
         temperature = body.temperature if body.top_p > 0 else 0.0
         return GenerationRequest(
             messages=[{"role": ROLES[m.role], "content": m.text()} for m in body.messages],
-            max_new_tokens=body.token_budget or self.settings.max_new_tokens,
+            max_new_tokens=body.token_budget or self.models_served.entry(body.model).max_new_tokens,
             temperature=temperature,
             top_p=body.top_p if temperature > 0 else 1.0,
             json_schema=response_schema(body),
@@ -284,11 +299,6 @@ def usage(result: GenerationResult) -> Usage:
 
 def completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
-
-
-def served_model_name(settings: Settings) -> str:
-    """The model's id on /v1: `served_model_name`, else the checkpoint folder's name."""
-    return settings.served_model_name or Path(settings.model_path).name or "model"
 
 
 def checkpoint_time(model_path: str) -> int:
