@@ -171,14 +171,17 @@ class ChatGLMDeployment:
         return outcome
 
     async def chat_stream(
-        self, request: GenerationRequest
+        self, request: GenerationRequest, min_interval_s: float = 0.0
     ) -> AsyncIterator[TextDelta | GenerationResult]:
         """`chat`, streamed: call it through `handle.options(stream=True)`. Yields a TextDelta
         for each piece of text as the engine generates it, then the GenerationResult (whose
         text is the pieces' concatenation); a failure before the first piece is raised as
         `chat` raises it. Streamed requests join the same engine batches as `chat`'s (the
         ticket carries a sink the engine calls on its thread; the deltas cross to this event
-        loop through a queue). Closing the stream early stops the request at its next token."""
+        loop through a queue). Closing the stream early stops the request at its next token.
+        Pieces that queued up meanwhile leave as one; with `min_interval_s`, at most one
+        piece leaves per interval (each crossing to the caller costs a Serve message: a task
+        that needs its reply only every progress interval asks for that)."""
         arrived_at = time.perf_counter()
         self.last_request_at = time.monotonic()
         if self.idle_unloaded:
@@ -199,16 +202,24 @@ class ChatGLMDeployment:
         try:
             # Every delta is queued before `work` is done (both cross with call_soon_threadsafe,
             # in order), so the loop ends with all of them sent.
-            while not (work.done() and deltas.empty()):
-                if not deltas.empty():
-                    yield deltas.get_nowait()
+            pending: list[TextDelta] = []
+            sent_at = float("-inf")
+            while not (work.done() and deltas.empty() and not pending):
+                if deltas.empty() and not pending:
+                    next_delta = asyncio.ensure_future(deltas.get())
+                    await asyncio.wait({next_delta, work}, return_when=asyncio.FIRST_COMPLETED)
+                    if not next_delta.done():
+                        next_delta.cancel()
+                        continue
+                    pending.append(next_delta.result())
+                while not deltas.empty():
+                    pending.append(deltas.get_nowait())
+                wait = sent_at + min_interval_s - time.monotonic()
+                if wait > 0 and not work.done():
+                    await asyncio.wait({work}, timeout=wait)
                     continue
-                next_delta = asyncio.ensure_future(deltas.get())
-                await asyncio.wait({next_delta, work}, return_when=asyncio.FIRST_COMPLETED)
-                if next_delta.done():
-                    yield next_delta.result()
-                else:
-                    next_delta.cancel()
+                yield TextDelta("".join(d.text for d in pending), pending[-1].completion_tokens)
+                pending, sent_at = [], time.monotonic()
             outcome = work.result()
         finally:
             if not work.done():  # the caller went away (or Serve cancelled the call)

@@ -228,6 +228,8 @@ class ScriptPipeline:
             else:
                 feed = ReplyFeed(watcher, request, generation.max_new_tokens)
                 reply = await self._chat_streamed(generation, feed, request.model)
+                # the exact count (tokens decoding to no text come in no piece)
+                watcher.tokens(reply.completion_tokens, generation.max_new_tokens)
             progress.generation_s += time.perf_counter() - started
             last_attempt = attempt == len(self.sources) - 1
             on_stage(TaskStage.PARSING)
@@ -281,7 +283,13 @@ class ScriptPipeline:
     ) -> Any:
         """`_chat` through the streaming call: `feed` hears each piece of the reply; the
         result (whose text is the pieces' concatenation) as `_chat` gives it."""
-        pieces = self.models.handle(model).options(stream=True).chat_stream.remote(generation)
+        # pieces at most every half progress interval: each one is a Serve message, and the
+        # reporter writes at most one per interval (BENCHMARKS.md: per piece cost 0.5x tok/s)
+        pieces = (
+            self.models.handle(model)
+            .options(stream=True)
+            .chat_stream.remote(generation, self.settings.task_progress_interval_s / 2)
+        )
         result = None
         try:
             async for item in pieces:

@@ -2,13 +2,13 @@
 
 The runner's pipeline reports stage changes (and, while the model generates, tokens); a
 ProgressReporter turns them into a progress 0–100 that never goes back and writes them with
-`TaskStore.set_progress`: a stage change at once, token counts at most every
-`task_progress_interval_s`, never two writes of one task at a time (the newest state wins; a
+`TaskStore.set_progress`: a stage change or a completed scene at once, token counts at most
+every `task_progress_interval_s`, never two writes of one task at a time (the newest state wins; a
 write that fails is logged and the next one carries on). The store refuses a write that would
 lower the stored progress, so a late write cannot undo a later one.
 
 It also keeps the draft: the scenes of the reply being generated, completed so far
-(`{"draft": n, "scenes": [...]}`, written with the progress, under the same throttle). Each
+(`{"draft": n, "scenes": [...]}`, written with the progress, at once when a scene completes). Each
 reply the task begins (generating, the repair turn, an adopted task's new attempt) is a new
 draft with a higher `n` and no scenes yet, so a stream can tell a new reply from more scenes of
 the one it follows.
@@ -100,10 +100,12 @@ class ProgressReporter:
         self._schedule()
 
     def scene(self, scene: dict[str, Any]) -> None:
-        """The reply being generated completed its next scene (written with the next write)."""
+        """The reply being generated completed its next scene: written as soon as no other
+        write is in flight, as a stage change (a reply has a handful of scenes)."""
         self.scenes.append(scene)
         self._draft_dirty = True
         self._dirty = True
+        self._urgent.set()
         self._schedule()
 
     def draft_state(self) -> dict[str, Any]:

@@ -95,9 +95,9 @@ class LocalChat:
         self.calls += 1
         return results_or_raise(self.engine.generate([request]))[0]
 
-    async def chat_stream(self, request):
-        """As ChatGLMDeployment.chat_stream: each TextDelta as the engine's thread makes it,
-        then the result."""
+    async def chat_stream(self, request, min_interval_s=0.0):
+        """As ChatGLMDeployment.chat_stream (each TextDelta as the engine's thread makes it,
+        then the result), without the pacing."""
         self.calls += 1
         loop = asyncio.get_running_loop()
         deltas: asyncio.Queue = asyncio.Queue()
@@ -319,9 +319,9 @@ class SlowChat(LocalChat):
         await asyncio.sleep(1)
         return super().chat(request)
 
-    async def chat_stream(self, request):
+    async def chat_stream(self, request, min_interval_s=0.0):
         await asyncio.sleep(1)
-        async for item in super().chat_stream(request):
+        async for item in super().chat_stream(request, min_interval_s):
             yield item
 
 

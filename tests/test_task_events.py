@@ -1,8 +1,9 @@
 """Task events and webhooks on the real Serve app over real HTTP, with the tiny model.
 
 One app for the module: two keys, webhooks allowed to 127.0.0.1 (a receiver in this process,
-tests/test_webhooks.py's), EOS ignored so a task generates for a few seconds, streams polling
-every 0.1 s and pinging every second.
+tests/test_webhooks.py's), EOS ignored so a task generates for a few seconds (400 tokens: the
+tiny model's greedy reply completes two scenes and is cut in the third, which the parser
+repairs), progress written every 0.2 s, streams polling every 0.1 s and pinging every second.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ STREAM_TIMEOUT_S = 180
 def app(deploy_app, tiny_model_dir):
     return deploy_app(
         model_path=str(tiny_model_dir),
-        max_new_tokens=192,
+        max_new_tokens=400,
         bench_ignore_eos=True,
         self_repair=False,
         cache_enabled=False,
@@ -38,6 +39,7 @@ def app(deploy_app, tiny_model_dir):
         webhook_backoff_s=0.05,
         task_events_poll_s=0.1,
         task_events_ping_s=1,
+        task_progress_interval_s=0.2,
     )
 
 
@@ -98,15 +100,30 @@ def test_events_show_a_task_live_and_end_by_themselves_then_the_webhook_arrives(
     }
     events, comments, open_s = read_events(client, task_id)
     names = [name for name, _ in events]
-    assert names[-1] == "done" and set(names[:-1]) == {"status"}
+    assert names[-1] == "done" and set(names[:-1]) == {"status", "scene"}
     statuses = [data for name, data in events if name == "status"]
     progress = [status["progress"] for status in statuses]
     assert progress == sorted(progress) and progress[-1] == 100
     stages = [status["stage"] for status in statuses]
     assert "generating" in stages and stages[-1] == "completed"
     assert stages.index("generating") < stages.index("completed")
+    # Token counts grow while the model generates.
+    tokens = [status["generated_tokens"] for status in statuses if status["stage"] == "generating"]
+    assert tokens == sorted(tokens) and tokens[-1] > tokens[0]
     done = TaskResponse.model_validate(events[-1][1])
     assert (done.task_id, done.status, done.progress) == (task_id, "completed", 100)
+    # Each scene once, in order, while the task ran; the first reply parsed (no repair turn),
+    # so each is the finished script's scene, but for the duration (shared out to the total
+    # once the script is whole).
+    assert done.source == "llm"
+    scenes = [data for name, data in events if name == "scene"]
+    assert [(s["task_id"], s["draft"], s["index"]) for s in scenes] == [
+        (task_id, 1, index) for index in range(len(scenes))
+    ]
+    final = done.model_dump(mode="json")["result"]["scenes"]
+    assert 1 <= len(scenes) <= len(final)
+    for sent, kept in zip(scenes, final, strict=False):
+        assert {**sent["scene"], "duration": kept["duration"]} == kept
     if open_s > 2.5:  # heartbeats every second while the task ran
         assert any(comment.startswith(": ping") for comment in comments)
 
@@ -139,7 +156,7 @@ def test_events_show_a_task_live_and_end_by_themselves_then_the_webhook_arrives(
         "status": "completed",
         "stage": "completed",
         "progress": 100,
-        "generated_tokens": 0,
+        "generated_tokens": 400,  # EOS ignored: the whole budget
     }
 
 
