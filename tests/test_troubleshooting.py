@@ -274,7 +274,7 @@ class Code:
                 bases = {b.id for b in cls.bases if isinstance(b, ast.Name)} if cls else set()
                 for base in bases & (self.sinks | MODEL_REASONS | STARTUP_REFUSALS):
                     yield "http", argument(node, self.index_of(base))
-        elif isinstance(node, ast.Assign):
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
             for target, value in _pairs(node):
                 name = target.id if isinstance(target, ast.Name) else getattr(target, "attr", "")
                 if name in REASON_TARGETS:
@@ -295,7 +295,10 @@ def _walk_with_owner(tree: ast.AST, owner: list[ast.AST] | None = None):
         yield from _walk_with_owner(child, [*owner, child])
 
 
-def _pairs(node: ast.Assign):
+def _pairs(node: ast.Assign | ast.AnnAssign):
+    if isinstance(node, ast.AnnAssign):
+        yield node.target, node.value
+        return
     for target in node.targets:
         if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
             yield from zip(target.elts, node.value.elts, strict=False)
