@@ -34,6 +34,7 @@ from deployments.engine.modes import build_engine
 from deployments.engine.vllm_engine import VLLMEngine
 from deployments.engine_feeder import EngineFeeder, Ticket
 from deployments.metrics import ModelMetrics
+from deployments.replica_options import MODEL_REPLICA_RUNTIME_ENV
 
 logger = logging.getLogger("ray.serve")
 # Serve batches may all be in flight at once: they only wait in the EngineFeeder, which makes the
@@ -56,7 +57,7 @@ logger.addFilter(IgnoreBatchConcurrencyWarning())
     name="ChatGLM",
     max_queued_requests=256,
     # num_gpus: 0 here; serve_config.yaml pins each replica to one GPU.
-    ray_actor_options={"num_cpus": 1, "num_gpus": 0},
+    ray_actor_options={"num_cpus": 1, "num_gpus": 0, "runtime_env": MODEL_REPLICA_RUNTIME_ENV},
     health_check_period_s=10,
     health_check_timeout_s=30,
     graceful_shutdown_timeout_s=30,  # a running batch finishes

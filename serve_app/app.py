@@ -14,6 +14,7 @@ from ray.serve.config import HTTPOptions
 from deployments.chatglm import ChatGLMDeployment
 from deployments.engine.config import BatchingConfig, EngineConfig
 from deployments.engine.modes import resolve_engine
+from deployments.replica_options import MODEL_REPLICA_RUNTIME_ENV
 from deployments.script_processor import ScriptProcessor
 from serve_app.config import Settings
 from serve_app.ingress import Ingress
@@ -47,7 +48,11 @@ def bind_model(entry: ModelEntry, shorthand: bool) -> Application:
     if not shorthand:
         options["name"] = deployment_name(entry.id)
     if entry.num_gpus is not None:
-        options["ray_actor_options"] = {"num_cpus": 1, "num_gpus": entry.num_gpus}
+        options["ray_actor_options"] = {
+            "num_cpus": 1,
+            "num_gpus": entry.num_gpus,
+            "runtime_env": MODEL_REPLICA_RUNTIME_ENV,
+        }
     return ChatGLMDeployment.options(**options).bind(entry.chatglm_config())
 
 
