@@ -32,10 +32,13 @@ class CountingPipeline:
         self.delay_s = delay_s
         self.written: collections.Counter[str] = collections.Counter()
 
+    def named(self, request):
+        return request  # one model: the request as sent
+
     def script_at_hand(self, request):
         return None
 
-    async def write_script(self, request, on_stage=None):
+    async def write_script(self, request, on_stage=None, watcher=None):
         await asyncio.sleep(self.delay_s)
         self.written[request.prompt] += 1
         return {"script": SCRIPT, "source": "llm", "generation_ms": 1.0}

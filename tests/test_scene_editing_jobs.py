@@ -61,7 +61,7 @@ class HeldModel:
         self.asked = 0
         self.cancelled = 0
 
-    async def model_reply(self, messages, json_schema):
+    async def model_reply(self, messages, json_schema, model=None):
         self.asked += 1
         try:
             await self.release.wait()

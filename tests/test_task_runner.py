@@ -53,6 +53,9 @@ class HeldPipeline:
         self.started = 0
         self.cancelled = 0
 
+    def named(self, request):
+        return request  # one model: the request as sent
+
     def script_at_hand(self, request):
         return None
 
