@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup setup-vllm serve serve-tiny test test-vllm test-unit lint format loadtest bench bench-engine soak clean
+.PHONY: setup setup-vllm serve serve-tiny test test-vllm test-unit lint format loadtest bench bench-vllm bench-engine soak clean
 
 setup: $(STAMP)
 
@@ -106,6 +106,12 @@ loadtest: setup
 
 bench: setup
 	$(BIN)/python scripts/bench_service.py
+
+# vLLM vs the static engine vs the one-at-a-time baseline, side by side: from .venv, the vLLM
+# service started from .venv-vllm.
+bench-vllm: setup setup-vllm models/bench
+	$(BIN)/python scripts/bench_service.py --models bench --vllm --concurrency 1 32 \
+		--skip-batch1 --skip-continuous --skip-fallback
 
 bench-engine: setup models/bench
 	$(BIN)/python scripts/bench_engine.py --model models/bench --batch-sizes 1 8 32 --continuous

@@ -78,7 +78,11 @@ class ServeProcess:
         args: dict[str, Any],
         deployments: dict[str, dict[str, Any]] | None = None,
         log_path: Path | None = None,
+        serve_bin: Path = SERVE_BIN,
     ):
+        """`serve_bin`: the `serve` of another venv (bench_service.py runs vLLM's from
+        .venv-vllm)."""
+        self.serve_bin = serve_bin
         self.workdir = Path(tempfile.mkdtemp(prefix="vss-serve-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -101,7 +105,7 @@ class ServeProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [str(SERVE_BIN), "run", str(config_path)],
+                [str(self.serve_bin), "run", str(config_path)],
                 cwd=ROOT,
                 env=env,
                 stdout=log,

@@ -7,9 +7,15 @@ max_batch_size 1, (c) this service with dynamic batching; a direct engine call (
 (c) p50 at concurrency 1 minus it) and the engine's own static batch (the ceiling (c) chases),
 and (e) this service with the continuous-batching engine (`engine: continuous`). Then (d) the
 fallback path with no model at concurrency 32; with --vllm, (f) this service with the vLLM engine
-(`engine: vllm`; run under .venv-vllm/bin/python). Every LLM request is one of five
-Chinese storyboard requests, in turn (same shape, different subjects: the shared instructions
-can be prefix-cached, the requests cannot), greedy, EOS ignored, --new-tokens long. Closed-loop
+(`engine: vllm`). vLLM lives in .venv-vllm (`make setup-vllm`): this script runs from .venv and
+starts (f) with .venv-vllm's `serve` (`make bench-vllm`), so the baseline and the static engine
+run on .venv's transformers (under vLLM's pin, 5.19, the static engine's batches are ~3x slower).
+Time to first token at 1 client: the direct engine from the result's first_token_at; each
+service as the latency of a one-token /v1 completion (a random model's streamed text can be held
+back to the end, as bytes that make no whole character). Every LLM
+request is one of five Chinese storyboard requests, in turn (same shape, different subjects: the
+shared instructions can be prefix-cached, the requests cannot), greedy, EOS ignored,
+--new-tokens long. Closed-loop
 clients: each of `concurrency` workers sends its next request as soon as the last one answers.
 Writes bench_results/service.json and throughput / p95 plots per model.
 """
@@ -32,14 +38,19 @@ from pathlib import Path
 import aiohttp
 import httpx
 
+# As in the model replica (deployments/replica_options.py), for the direct engine call here and the
+# baseline server (it inherits this environment): set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from deployments.engine import GenerationRequest, StaticBatchingEngine, results_or_raise
 from deployments.storyboard.models import ScriptRequest
 from deployments.storyboard.prompts import build_messages
 from loadtests.prompts import BENCH_BODIES
-from loadtests.service import ROOT, ServeProcess, free_port, model_args
+from loadtests.service import ROOT, SERVE_BIN, ServeProcess, free_port, model_args
 from loadtests.stats import percentile
 
 RESULTS_DIR = ROOT / "bench_results"
+VLLM_SERVE = ROOT / ".venv-vllm" / "bin" / "serve"
 
 
 @dataclass
@@ -58,6 +69,10 @@ class Level:
     generation_p50_ms: float | None = None
     replica_engine_ms_per_batch: float | None = None  # engine time inside the ChatGLM replica
     mean_batch_size: float | None = None  # requests per engine batch during the level
+    # vLLM schedules requests, not batches: mean time a request spends in the engine (its queue
+    # in vLLM's scheduler included), from the engine's busy_s over its requests.
+    replica_engine_ms_per_request: float | None = None
+    timings_p50_ms: dict | None = None  # the tasks' own queued/generation/total, p50
 
 
 async def closed_loop(url: str, concurrency: int, total: int, time_limit_s: float) -> dict:
@@ -115,6 +130,19 @@ def measure_level(
     batches = (after.get("batches") or 0) - (before.get("batches") or 0)
     engine_ms = (after["busy_s"] - before["busy_s"]) * 1000 / batches if batches else None
     batched_requests = (after.get("requests") or 0) - (before.get("requests") or 0)
+    per_request_ms = (
+        (after["busy_s"] - before["busy_s"]) * 1000 / batched_requests
+        if not batches and batched_requests and "busy_s" in after
+        else None
+    )
+    timings = {
+        key: percentile(
+            [r["timings"][key] for r in run["replies"] if r.get("timings", {}).get(key)],
+            0.50,
+            ndigits=1,
+        )
+        for key in ("queued_ms", "generation_ms", "total_ms")
+    }
     generation = [
         r["timings"]["generation_ms"]
         for r in run["replies"]
@@ -135,6 +163,8 @@ def measure_level(
         generation_p50_ms=percentile(generation, 0.50, ndigits=1),
         replica_engine_ms_per_batch=round(engine_ms, 1) if engine_ms else None,
         mean_batch_size=round(batched_requests / batches, 2) if batches else None,
+        replica_engine_ms_per_request=round(per_request_ms, 1) if per_request_ms else None,
+        timings_p50_ms=timings if any(timings.values()) else None,
     )
     print(
         f"  {system:<22} c={concurrency:<3} {level.req_per_s:>8.2f} req/s "
@@ -198,13 +228,8 @@ def baseline_server(app_args: dict, log_path: Path):
         server.wait(30)
 
 
-def direct_engine(model: str, args) -> dict:
-    """p50 of one generate() call in this process, and the engine's static-batch throughput."""
-    engine = StaticBatchingEngine(
-        model_args(model)["model_path"], "fp32", "cpu", torch_threads=args.torch_threads
-    )
-    engine.start()
-    requests = [
+def bench_requests(args) -> list[GenerationRequest]:
+    return [
         GenerationRequest(
             messages=build_messages(ScriptRequest(**body)),
             max_new_tokens=args.new_tokens,
@@ -213,14 +238,27 @@ def direct_engine(model: str, args) -> dict:
         )
         for body in BENCH_BODIES
     ]
+
+
+def direct_engine(model: str, args) -> tuple[dict, StaticBatchingEngine]:
+    """p50 of one generate() call in this process, and the engine's static-batch throughput;
+    the engine stays loaded for the paired overhead measurement."""
+    engine = StaticBatchingEngine(
+        model_args(model)["model_path"], "fp32", "cpu", torch_threads=args.torch_threads
+    )
+    engine.start()
+    requests = bench_requests(args)
     results_or_raise(
         engine.generate(requests[:2])
     )  # warm-up; the shared instructions get cached, as in (c)
-    single = []
+    single, first_token = [], []
     for request in itertools.islice(itertools.cycle(requests), args.min_requests):
         started = time.perf_counter()
-        results_or_raise(engine.generate([request]))
+        [result] = results_or_raise(engine.generate([request]))
         single.append((time.perf_counter() - started) * 1000)
+        if result.first_token_at is not None:
+            first_token.append((result.first_token_at - started) * 1000)
+    threads = engine.status()["torch_threads"]
     batched = {}
     for batch in sorted({16, args.max_batch_size}):
         started = time.perf_counter()
@@ -228,9 +266,70 @@ def direct_engine(model: str, args) -> dict:
             engine.generate(list(itertools.islice(itertools.cycle(requests), batch)))
         )
         batched[batch] = sum(r.completion_tokens for r in results) / (time.perf_counter() - started)
-    del engine
-    gc.collect()
-    return {"p50_ms": percentile(single, 0.50), "batch_tokens_per_s": batched}
+    return {
+        "p50_ms": percentile(single, 0.50),
+        "ttft_p50_ms": percentile(first_token, 0.50, ndigits=1),
+        "torch_threads": threads,
+        "batch_tokens_per_s": batched,
+    }, engine
+
+
+def paired_overhead(engine: StaticBatchingEngine, url: str, args) -> dict:
+    """Serve overhead at one client, side by side: each round the same request as a direct
+    generate() in this process, then as a task through the service (nothing else running in
+    between), so drift on a shared machine hits both alike. p50s, the p50 of the per-round
+    differences, and the service's split (engine time in the replica, the task's own timings)."""
+    requests = bench_requests(args)
+    direct, served, differences, generation, total = [], [], [], [], []
+    before = httpx.get(f"{url}/api/model/status", timeout=30).json()["counters"]
+    with httpx.Client(timeout=120) as client:
+        for index in range(args.overhead_rounds):
+            request, body = requests[index % len(requests)], BENCH_BODIES[index % len(requests)]
+            started = time.perf_counter()
+            results_or_raise(engine.generate([request]))
+            direct.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            reply = client.post(f"{url}/api/tasks/?wait=true", json=body).json()
+            served.append((time.perf_counter() - started) * 1000)
+            differences.append(served[-1] - direct[-1])
+            generation.append(reply["timings"]["generation_ms"])
+            total.append(reply["timings"]["total_ms"])
+    after = httpx.get(f"{url}/api/model/status", timeout=30).json()["counters"]
+    batches = after["batches"] - before["batches"]
+    return {
+        "rounds": args.overhead_rounds,
+        "direct_p50_ms": percentile(direct, 0.50, ndigits=1),
+        "service_p50_ms": percentile(served, 0.50, ndigits=1),
+        "overhead_p50_ms": percentile(differences, 0.50, ndigits=1),
+        "replica_engine_ms_per_batch": round(
+            (after["busy_s"] - before["busy_s"]) * 1000 / batches, 1
+        )
+        if batches
+        else None,
+        "task_generation_p50_ms": percentile(generation, 0.50, ndigits=1),
+        "task_total_p50_ms": percentile(total, 0.50, ndigits=1),
+    }
+
+
+def one_token_latency(url: str, args, requests: int = 10) -> float | None:
+    """Time to first token as a client sees it: a /v1/chat/completions of the bench prompt with
+    max_tokens 1, one client, p50 (the first request warms up)."""
+    model = httpx.get(f"{url}/v1/models", timeout=30).json()["data"][0]["id"]
+    bodies = itertools.cycle(BENCH_BODIES)
+    samples = []
+    with httpx.Client(timeout=120) as client:
+        for _ in range(requests + 1):  # the first one warms up
+            body = {
+                "model": model,
+                "messages": build_messages(ScriptRequest(**next(bodies))),
+                "max_tokens": 1,
+                "temperature": 0,
+            }
+            started = time.perf_counter()
+            response = client.post(f"{url}/v1/chat/completions", json=body)
+            response.raise_for_status()
+            samples.append((time.perf_counter() - started) * 1000)
+    return percentile(samples[1:], 0.50, ndigits=1)
 
 
 def level_total(concurrency: int, args) -> int:
@@ -239,7 +338,7 @@ def level_total(concurrency: int, args) -> int:
 
 def bench_model(model: str, args) -> tuple[list[Level], dict]:
     print(f">> model {model}: direct engine", flush=True)
-    engine = direct_engine(model, args)
+    engine, direct = direct_engine(model, args)
     levels = []
     app_args = bench_args(model, args)
     with baseline_server(app_args, RESULTS_DIR / f"baseline-{model}.log") as url:
@@ -255,10 +354,8 @@ def bench_model(model: str, args) -> tuple[list[Level], dict]:
                     baseline_counters,
                 )
             )
-    systems = [
-        ("(b) serve batch=1", 1, "static"),
-        ("(c) serve dynamic", args.max_batch_size, "static"),
-    ]
+    systems = [] if args.skip_batch1 else [("(b) serve batch=1", 1, "static")]
+    systems.append(("(c) serve dynamic", args.max_batch_size, "static"))
     if not args.skip_continuous:
         systems.append(("(e) serve continuous", args.max_batch_size, "continuous"))
     if args.vllm:
@@ -274,8 +371,12 @@ def bench_model(model: str, args) -> tuple[list[Level], dict]:
         if engine_mode == "vllm":
             service_args["vllm_max_num_seqs"] = max(args.concurrency)
             deployments = {}  # build_app sizes it: 2 x vllm_max_num_seqs
-        with ServeProcess(service_args, deployments, RESULTS_DIR / f"serve-{model}.log") as service:
+        log = RESULTS_DIR / f"serve-{model}-{engine_mode}.log"
+        serve_bin = VLLM_SERVE if engine_mode == "vllm" else SERVE_BIN
+        with ServeProcess(service_args, deployments, log, serve_bin) as service:
             url = f"{service.url}/api/tasks/?wait=true"
+            status = httpx.get(f"{service.url}/api/model/status", timeout=30).json()
+            engine[f"{system} torch_threads"] = status.get("torch_threads")
             for concurrency in args.concurrency:
                 levels.append(
                     measure_level(
@@ -288,6 +389,13 @@ def bench_model(model: str, args) -> tuple[list[Level], dict]:
                         service_counters(service.url),
                     )
                 )
+            if engine_mode != "static" or system.startswith("(c)"):
+                engine[f"{system} ttft_p50_ms"] = one_token_latency(service.url, args)
+            if system.startswith("(c)") and args.overhead_rounds:
+                engine["serve_overhead_paired"] = paired_overhead(direct, service.url, args)
+                print(f"  serve overhead, paired: {engine['serve_overhead_paired']}", flush=True)
+    del direct
+    gc.collect()
     return levels, engine
 
 
@@ -315,6 +423,7 @@ def find(levels: list[Level], system: str, concurrency: int) -> Level | None:
 def summarize(model: str, levels: list[Level], engine: dict) -> dict:
     """The ratios the targets are stated in."""
     summary: dict = {"direct_engine_p50_ms": round(engine["p50_ms"], 1)}
+    summary.update({k: v for k, v in engine.items() if k not in ("p50_ms", "batch_tokens_per_s")})
     base16, dyn16 = find(levels, "(a)", 16), find(levels, "(c)", 16)
     if base16 and dyn16:
         summary["c16_dynamic_over_baseline"] = round(dyn16.req_per_s / base16.req_per_s, 2)
@@ -414,18 +523,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--level-time-limit", type=float, default=240.0, help="Seconds.")
     parser.add_argument("--fallback-requests", type=int, default=1000)
     parser.add_argument(
-        "--torch-threads", type=int, default=os.cpu_count() or 1, help="Everywhere: all cores."
+        "--torch-threads",
+        type=int,
+        default=0,
+        help="Everywhere; 0 = the service's default (on CPU every core the process may use).",
     )
     parser.add_argument("--skip-fallback", action="store_true")
     parser.add_argument(
         "--vllm",
         action="store_true",
-        help="Also (f): the service with engine vllm (run with .venv-vllm/bin/python).",
+        help="Also (f): the service with engine vllm, started from .venv-vllm.",
     )
     parser.add_argument(
         "--skip-continuous", action="store_true", help="No (e): the continuous engine's service."
     )
+    parser.add_argument("--skip-batch1", action="store_true", help="No (b).")
+    parser.add_argument(
+        "--overhead-rounds",
+        type=int,
+        default=20,
+        help="Serve overhead at 1 client: rounds of direct call + task, alternating (0: none).",
+    )
     args = parser.parse_args(argv)
+    if args.vllm and not VLLM_SERVE.exists():
+        parser.error(f"--vllm: no {VLLM_SERVE}; `make setup-vllm` builds it")
 
     RESULTS_DIR.mkdir(exist_ok=True)
     levels: list[Level] = []

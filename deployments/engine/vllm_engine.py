@@ -488,6 +488,9 @@ class VLLMEngine(ChatEngine):
             self._in_flight.pop(request_id, None)
         result = row.finish(len(prompt), finish)
         self.counters.record_request(result.completion_tokens)
+        # busy_s: summed time requests spent in vLLM (its scheduler queue included), for the
+        # mean per request; requests overlap, so it is no share of wall time.
+        self.counters.busy_s += time.monotonic() - progress.started_at
         return with_first_token(result, first_token_at)
 
     def _sampling_params(self, request: GenerationRequest, budget: int):
