@@ -25,29 +25,10 @@ from serve_app.errors import FieldError
 from serve_app.pipeline import ModelDown
 from serve_app.store.target import PostgresStore
 from serve_app.store_client import StoreClient
+from tests.test_task_runner import LocalHandle
 
 LEASE_S = 5.0  # the shortest the settings allow
 REQUEST = ScriptRequest(prompt="Street basketball at sunset", num_scenes=5, duration_s=30)
-
-
-class LocalHandle:
-    """`handle.method.remote(...)` on an in-process object, like a Serve DeploymentHandle."""
-
-    def __init__(self, target):
-        self._target = target
-
-    def __getattr__(self, name):
-        method = getattr(self._target, name)
-
-        class Method:
-            @staticmethod
-            def remote(*args) -> asyncio.Future:
-                async def call():
-                    return method(*args)
-
-                return asyncio.ensure_future(call())
-
-        return Method
 
 
 class HeldModel:
